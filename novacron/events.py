@@ -1,0 +1,272 @@
+"""Event contracts: versioned pydantic models, JSON on the wire.
+
+Every event carries ``schema_version``, ``event_id`` (UUID), ``occurred_at`` (event time,
+UTC) and a ``key`` that decides the Kafka partition (a VM or host id). Everything downstream
+of a metric reasons with ``occurred_at``, never with the wall clock, so traces replay fast.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION = 1
+
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps must carry a timezone (use UTC, e.g. 2026-01-01T00:00:00Z)")
+    return value.astimezone(UTC)
+
+
+class Event(BaseModel):
+    """Base of every event on a NovaCron topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "event"
+
+    schema_version: int = SCHEMA_VERSION
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: datetime
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _tz(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value}; this build reads {SCHEMA_VERSION}")
+        return value
+
+    @property
+    def key(self) -> str:  # pragma: no cover - every concrete event overrides it
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class MetricName(StrEnum):
+    CPU = "cpu"  # utilisation of the allocated vCPUs, 0..100 %
+    MEMORY = "memory"  # utilisation of the allocated memory, 0..100 %
+    NET_IN = "net_in"
+    NET_OUT = "net_out"
+    DISK_IO = "disk_io"
+    REQUESTS = "requests"
+
+
+class MetricSample(Event):
+    kind: ClassVar[str] = "metric"
+    vm_id: Identifier
+    host_id: Identifier | None = None
+    metric: MetricName
+    value: float = Field(allow_inf_nan=False)
+    source: str = "collector"
+
+    @property
+    def key(self) -> str:
+        return self.vm_id
+
+
+class FeatureVector(Event):
+    """Rolling statistics over an event-time window ending at ``occurred_at``."""
+
+    kind: ClassVar[str] = "features"
+    vm_id: Identifier
+    metric: MetricName
+    window_s: float = Field(gt=0)
+    count: int = Field(ge=1)
+    last: float
+    mean: float
+    std: float = Field(ge=0)
+    p95: float
+    ewma: float
+    # Recent raw values (oldest first) so a forecaster sees the same history the features did.
+    history: list[float] = Field(default_factory=list, max_length=10_000)
+    step_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def key(self) -> str:
+        return self.vm_id
+
+
+class Forecast(Event):
+    kind: ClassVar[str] = "forecast"
+    vm_id: Identifier
+    metric: MetricName
+    horizon_s: float = Field(gt=0)
+    step_s: float = Field(gt=0)
+    point: list[float]
+    lower: list[float]
+    upper: list[float]
+    level: float = Field(default=0.8, gt=0, lt=1)
+    model: str
+    model_version: str = "unknown"
+
+    @property
+    def key(self) -> str:
+        return self.vm_id
+
+
+class ActionKind(StrEnum):
+    SCALE_VCPU = "scale_vcpu"
+    SCALE_MEMORY = "scale_memory"
+    SCALE_OUT = "scale_out"
+    SCALE_IN = "scale_in"
+    PLACE = "place"
+    START = "start"
+    RESTART = "restart"
+    MIGRATE = "migrate"
+    NOOP = "noop"
+
+
+class AutonomyMode(StrEnum):
+    OBSERVE = "observe"  # log only
+    RECOMMEND = "recommend"  # publish, do not act
+    APPROVE = "approve"  # wait for an operator
+    AUTO = "auto"
+
+
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    option: str
+    score: float | None = None
+    why_not: str
+
+
+class Decision(Event):
+    """An explained, idempotent decision. Actuators act at most once per ``decision_id``."""
+
+    kind: ClassVar[str] = "decision"
+    decision_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    action: ActionKind
+    target_kind: Literal["vm", "host", "group"] = "vm"
+    target_id: Identifier
+    host_id: Identifier | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, Any] = Field(default_factory=dict)
+    policy: str = "default"
+    score: float | None = None
+    explanation: str = Field(min_length=1)
+    alternatives: list[Alternative] = Field(default_factory=list)
+    mode: AutonomyMode = AutonomyMode.AUTO
+    decided_by: str
+
+    @property
+    def key(self) -> str:
+        return self.target_id
+
+
+class ActionStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not acted on (duplicate, observe/recommend mode, no-op)
+
+
+class ActionResult(Event):
+    kind: ClassVar[str] = "action"
+    decision_id: uuid.UUID
+    action: ActionKind
+    target_id: Identifier
+    host_id: Identifier | None = None
+    status: ActionStatus
+    detail: str
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    duration_ms: float = Field(ge=0)
+
+    @property
+    def key(self) -> str:
+        return self.target_id
+
+
+class HealthState(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+class HealthEvent(Event):
+    kind: ClassVar[str] = "health"
+    subject_kind: Literal["vm", "host"]
+    subject_id: Identifier
+    state: HealthState
+    reason: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.subject_id
+
+
+class PlacementRequest(Event):
+    """A request to place one VM (or N replicas all-or-nothing) on the fleet."""
+
+    kind: ClassVar[str] = "placement_request"
+    vm_id: Identifier
+    vcpus: int = Field(ge=1, le=1024)
+    memory_mib: int = Field(ge=64, le=16 * 1024 * 1024)
+    disk_gib: float = Field(default=0, ge=0, le=1_000_000)
+    net_mbps: float = Field(default=0, ge=0, le=400_000)
+    labels: dict[str, str] = Field(default_factory=dict)
+    constraints: list[dict[str, Any]] = Field(default_factory=list)
+    preferences: dict[str, float] = Field(default_factory=dict)
+    strategy: str = "balanced"
+    replicas: int = Field(default=1, ge=1, le=1000)
+
+    @property
+    def key(self) -> str:
+        return self.vm_id
+
+
+class DeadLetter(Event):
+    kind: ClassVar[str] = "deadletter"
+    source_topic: str
+    source_key: str | None = None
+    reason: str
+    payload: str  # the original bytes, decoded leniently, so nothing is lost
+    worker: str
+
+    @property
+    def key(self) -> str:
+        return self.source_key or self.source_topic
+
+
+E = TypeVar("E", bound=Event)
+
+
+class InvalidEvent(ValueError):
+    """The message could not be read as the expected event; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode(model: type[E], raw: bytes | str | None) -> E:
+    """Parse one message or raise :class:`InvalidEvent` with a reason fit for the dead letter."""
+    if raw is None:
+        raise InvalidEvent("empty message (no value)")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err["loc"]) or "<message>"
+            parts.append(f"{loc}: {err['msg']}")
+        raise InvalidEvent(f"invalid {model.kind}: " + "; ".join(parts)) from None
+
+
+def utcnow() -> datetime:
+    """Wall-clock time; only for stamping effects (actions), never for reasoning on metrics."""
+    return datetime.now(UTC)

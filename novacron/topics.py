@@ -1,0 +1,29 @@
+"""The topic registry: every Kafka topic NovaCron uses, in one place.
+
+Topics are created explicitly from here (a producer's auto-created topic would get the
+broker's default partition count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    purpose: str
+    key: str
+
+
+METRICS_RAW = TopicSpec("novacron.metrics.raw", "raw metric samples", "vm_id")
+FEATURES = TopicSpec("novacron.features", "rolling features per VM", "vm_id")
+FORECASTS = TopicSpec("novacron.forecasts", "forecasts with intervals", "vm_id")
+DECISIONS = TopicSpec("novacron.decisions", "explained decisions", "target id")
+ACTIONS = TopicSpec("novacron.actions", "actuator outcomes", "target id")
+HEALTH = TopicSpec("novacron.health", "health events", "vm_id or host_id")
+DEADLETTER = TopicSpec("novacron.deadletter", "rejected messages with the reason", "source key")
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    METRICS_RAW, FEATURES, FORECASTS, DECISIONS, ACTIONS, HEALTH, DEADLETTER,
+)
