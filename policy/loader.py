@@ -219,11 +219,11 @@ def _message(err: Mapping[str, Any]) -> tuple[str, str]:
     if kind == "value_error":
         msg = str(err["msg"]).removeprefix("Value error, ")
         return msg, "invalid-value"
-    msg = str(err["msg"])
-    hint = _HINTS.get(kind)
-    if hint is None and kind.startswith(("greater", "less")):
-        hint = "change the value to fit the bound"
-    return (f"{msg}; {hint}" if hint else msg), "invalid-value"
+    text = str(err["msg"])
+    tip = _HINTS.get(kind)
+    if tip is None and kind.startswith(("greater", "less")):
+        tip = "change the value to fit the bound"
+    return (f"{text}; {tip}" if tip else text), "invalid-value"
 
 
 def load_text(text: str, file: str = "<string>") -> LoadResult:
