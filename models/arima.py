@@ -18,7 +18,7 @@ import numpy as np
 from statsmodels.tsa.statespace.sarimax import SARIMAX
 from statsmodels.tsa.stattools import kpss
 
-from novacron.models.base import DAY_S, FloatArray, Forecast, HistoryForecaster, Interval
+from .base import DAY_S, FloatArray, Forecast, HistoryForecaster, Interval
 
 Order = tuple[int, int, int]
 

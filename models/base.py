@@ -93,7 +93,7 @@ def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
 
 def season_steps(step_s: float, period_s: float = DAY_S) -> int:
     """Steps per seasonal period (1 when the step does not fit the period)."""
-    m = int(round(period_s / step_s))
+    m = round(period_s / step_s)
     return max(m, 1)
 
 

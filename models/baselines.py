@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from novacron.models.base import (
+from .base import (
     DAY_S,
     FloatArray,
     Forecast,

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +40,58 @@ def rolling_stats(values: Sequence[float], ewma_alpha: float = 0.3) -> RollingSt
         p95=float(np.percentile(arr, 95)),
         ewma=ewma,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Decomposition:
+    trend: NDArray[np.float64]
+    seasonal: NDArray[np.float64]
+    resid: NDArray[np.float64]
+
+
+def stl_decompose(values: Sequence[float], period: int, robust: bool = True) -> Decomposition:
+    """STL (Cleveland et al. 1990) into trend, seasonal and remainder.
+
+    Robust by default so a burst lands in the remainder instead of bending the trend.
+    Needs two full periods; ``period`` is in steps (288 for a day of 5-minute points).
+    """
+    from statsmodels.tsa.seasonal import STL  # keeps rolling_stats' import light
+
+    arr = np.asarray(values, dtype=float)
+    if period < 2:
+        raise ValueError(f"period must be >= 2, got {period}")
+    if arr.size < 2 * period:
+        raise ValueError(f"STL needs two periods ({2 * period} points), got {arr.size}")
+    res = STL(arr, period=period, robust=robust).fit()
+    return Decomposition(
+        trend=np.asarray(res.trend, dtype=float),
+        seasonal=np.asarray(res.seasonal, dtype=float),
+        resid=np.asarray(res.resid, dtype=float),
+    )
+
+
+def robust_zscores(values: Sequence[float]) -> NDArray[np.float64]:
+    """|x - median| / (1.4826 · MAD): a z-score that a few outliers cannot inflate."""
+    arr = np.asarray(values, dtype=float)
+    med = float(np.median(arr))
+    mad = 1.4826 * float(np.median(np.abs(arr - med)))
+    if mad == 0.0:
+        # Flat remainder: fall back to the std so a single jump still scores high.
+        mad = float(arr.std()) or 1.0
+    return np.abs(arr - med) / mad
+
+
+def anomaly_scores(values: Sequence[float], period: int | None = None) -> NDArray[np.float64]:
+    """Per-point anomaly score: robust z-score of the STL remainder (of the raw values when
+    the window holds under two periods, or no period is given)."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        raise ValueError("anomaly_scores needs at least one value")
+    if period is not None and period >= 2 and arr.size >= 2 * period:
+        return robust_zscores(stl_decompose(arr, period).resid)
+    return robust_zscores(arr)
+
+
+def anomaly_score(values: Sequence[float], period: int | None = None) -> float:
+    """The anomaly score of the newest value in the window (what a stream agent emits)."""
+    return float(anomaly_scores(values, period)[-1])

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from novacron.models.base import (
+from .base import (
     DAY_S,
     FloatArray,
     Forecast,
@@ -151,7 +151,8 @@ class GlobalLSTM:
             candidates.extend((i, o) for o in range(first, y.size - cfg.horizon + 1))
         if not candidates:
             raise ValueError("lstm: no series is long enough for one training window")
-        take = rng.choice(len(candidates), size=min(cfg.max_windows, len(candidates)), replace=False)
+        n_take = min(cfg.max_windows, len(candidates))
+        take = rng.choice(len(candidates), size=n_take, replace=False)
         scales = [series_scale(y, cfg.scale_points) for y, _ in series]
         ctxs, seass, phases, targets = [], [], [], []
         for j in np.sort(take):
@@ -262,7 +263,9 @@ class LSTMForecaster(HistoryForecaster):
             done += h_model
         p = np.concatenate(points)[:horizon]
         intervals = {
-            lv: Interval(lv, np.concatenate(lows[lv])[:horizon], np.concatenate(highs[lv])[:horizon])
+            lv: Interval(
+                lv, np.concatenate(lows[lv])[:horizon], np.concatenate(highs[lv])[:horizon]
+            )
             for lv in levels
         }
         return Forecast(self.name, p, intervals)

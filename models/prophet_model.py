@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from novacron.models.base import (
+from .base import (
     DAY_S,
     WEEK_S,
     FloatArray,
@@ -23,7 +23,6 @@ from novacron.models.base import (
     HistoryForecaster,
     gaussian_intervals,
 )
-
 
 
 def _quiet() -> None:

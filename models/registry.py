@@ -10,41 +10,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from novacron.models.base import Forecaster
+from .base import Forecaster
 
 
 def _seasonal_naive(**kw: Any) -> Forecaster:
-    from novacron.models.baselines import SeasonalNaive
+    from .baselines import SeasonalNaive
 
     return SeasonalNaive(**kw)
 
 
 def _drift(**kw: Any) -> Forecaster:
-    from novacron.models.baselines import Drift
+    from .baselines import Drift
 
     return Drift(**kw)
 
 
 def _arima(**kw: Any) -> Forecaster:
-    from novacron.models.arima import ArimaForecaster
+    from .arima import ArimaForecaster
 
     return ArimaForecaster(**kw)
 
 
 def _prophet(**kw: Any) -> Forecaster:
-    from novacron.models.prophet_model import ProphetForecaster
+    from .prophet_model import ProphetForecaster
 
     return ProphetForecaster(**kw)
 
 
 def _lstm(**kw: Any) -> Forecaster:
-    from novacron.models.lstm import LSTMForecaster
+    from .lstm import LSTMForecaster
 
     return LSTMForecaster(**kw)
 
 
 def _ensemble(**kw: Any) -> Forecaster:
-    from novacron.models.ensemble import EnsembleForecaster
+    from .ensemble import EnsembleForecaster
 
     return EnsembleForecaster(**kw)
 
