@@ -438,7 +438,9 @@ class Healer:
                 verdict = self.limiter.check(vm.vm_id, now)
                 if verdict.terminal:
                     return self._terminal(inc, now, f"restart cap reached: {verdict.reason}")
-                if not verdict.allowed:
+                # Back-off spaces incidents (crash loops); an escalation inside one incident
+                # is already paced by the failed rung, so only the cap applies to it.
+                if not verdict.allowed and not inc.plans:
                     inc.retry_at = verdict.retry_at
                     return self._hold(key, Hold(HoldKind.BACKOFF, "vm", vm.vm_id, now,
                                                 verdict.reason, inc.diagnosis, verdict.retry_at))
