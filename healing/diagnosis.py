@@ -37,6 +37,9 @@ class DiagnosisSettings:
     agent_timeout_s: float = 10.0  # guest-agent heartbeat silence => hung
     metric_stale_s: float = 30.0  # no agent: metric silence => hung (slower signal, wider bound)
     paused_hung_s: float = 30.0  # paused without an operator for this long => hung
+    # A VM's silence means "hung" only while its host still reports; otherwise the silence
+    # may be the host's, and the host diagnosis (with quorum) decides.
+    host_fresh_s: float = 5.0
     storage_window_s: float = 60.0
     storage_min_faults: int = 1
     exhaustion_utilisation: float = 0.95
@@ -138,7 +141,9 @@ def diagnose_host(
     return None
 
 
-def diagnose_vm(vm: VmHealth, now: datetime, s: DiagnosisSettings) -> Diagnosis | None:
+def diagnose_vm(
+    vm: VmHealth, now: datetime, s: DiagnosisSettings, host_silence_s: float = 0.0
+) -> Diagnosis | None:
     """One VM on a host the controller sees; precedence: crash, storage, hung, exhaustion,
     service. The most severe class wins because its rungs also cure the milder ones."""
 
@@ -163,7 +168,7 @@ def diagnose_vm(vm: VmHealth, now: datetime, s: DiagnosisSettings) -> Diagnosis 
         return None
     silent = (now - vm.last_alive()).total_seconds()
     limit = s.agent_timeout_s if vm.has_guest_agent else s.metric_stale_s
-    if silent > limit:
+    if silent > limit and host_silence_s <= s.host_fresh_s:
         signal = "guest agent heartbeat" if vm.has_guest_agent else "metrics"
         return make(FailureClass.VM_HUNG, f"no {signal} for {silent:.0f}s (limit {limit:.0f}s)",
                     {"signal": signal, "silence_s": round(silent, 3), "limit_s": limit})
@@ -223,7 +228,8 @@ def diagnose(model: HealthModel, now: datetime, s: DiagnosisSettings) -> list[Di
     for vm in sorted(model.vms.values(), key=lambda v: v.vm_id):
         if vm.host_id in hidden:
             continue
-        d = diagnose_vm(vm, now, s)
+        host = model.hosts.get(vm.host_id)
+        d = diagnose_vm(vm, now, s, host.controller_silence_s(now) if host else 0.0)
         if d is not None:
             out.append(d)
     return out
