@@ -6,7 +6,7 @@ import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from novacron.healing.healer import HealerSettings, HealingAction, Healer, Hold, HoldKind
+from novacron.healing.healer import Healer, HealerSettings, HealingAction, Hold, HoldKind
 from novacron.healing.health import (
     CONTROLLER,
     GuestHeartbeat,

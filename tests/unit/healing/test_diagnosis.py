@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from healing_fleet import T0, t
-
-from novacron.events import HealthState
 from novacron.healing.diagnosis import (
     Diagnosis,
     DiagnosisSettings,
@@ -26,6 +24,8 @@ from novacron.healing.health import (
     VmRegistered,
     VmState,
 )
+
+from novacron.events import HealthState
 
 S = DiagnosisSettings()
 

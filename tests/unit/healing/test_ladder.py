@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from healing_fleet import Fleet, holds, plans, t
-
-from novacron.events import ActionKind, ActionResult, ActionStatus, Decision
 from novacron.healing.diagnosis import FailureClass
 from novacron.healing.healer import HealerSettings, HoldKind, RecoveryOutcome
 from novacron.healing.health import VmRegistered, VmState
 from novacron.healing.ladder import RUNG_BUDGET_S, IncidentStatus, PlanStatus, Rung
+
+from novacron.events import ActionKind, ActionResult, ActionStatus, Decision
 
 ALL_RUNGS = list(Rung)
 

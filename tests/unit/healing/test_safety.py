@@ -4,7 +4,6 @@ operator shutdowns, quorum, and priority when capacity is short."""
 from __future__ import annotations
 
 from healing_fleet import Fleet, holds, plans, t
-
 from novacron.healing.diagnosis import FailureClass
 from novacron.healing.healer import HealerSettings, HoldKind, RecoveryOutcome
 from novacron.healing.ladder import STARTS_ELSEWHERE, Rung
