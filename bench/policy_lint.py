@@ -17,10 +17,11 @@ import random
 import statistics
 import time
 
-from bench._common import write_results
 from novacron.policy.lint import Topology, lint_result
 from novacron.policy.loader import LoadResult, load_text
 from novacron.policy.seeded import SEEDED, TOPOLOGY
+
+from bench._common import write_results
 
 APPS = [f"app{i:02d}" for i in range(40)]
 ENVS = ["prod", "staging", "dev"]
@@ -57,9 +58,7 @@ def _policy(rng: random.Random, i: int) -> str:
     lo = rng.randint(1, 3)
     rules = [f"  minReplicas: {lo}", f"  maxReplicas: {lo + rng.randint(2, 10)}"]
     if rng.random() < 0.5:
-        rules.append(
-            f"  antiAffinity: {{mode: {rng.choice(['soft', 'hard'])}, topologyKey: host}}"
-        )
+        rules.append(f"  antiAffinity: {{mode: {rng.choice(['soft', 'hard'])}, topologyKey: host}}")
     rules.append(f"  autoScaling: {rng.choice(PROFILES)}")
     if rng.random() < 0.3:
         rules.append(f"  overcommit: {{cpu: {rng.choice([1, 2, 4])}, memory: 1.0}}")
@@ -75,8 +74,7 @@ def corpus(n: int = 1000, files: int = 10, seed: int = 7) -> dict[str, str]:
     docs = [_policy(rng, i) for i in range(n)]
     per = n // files
     return {
-        f"policies-{k:02d}.yaml": "---\n".join(docs[k * per : (k + 1) * per])
-        for k in range(files)
+        f"policies-{k:02d}.yaml": "---\n".join(docs[k * per : (k + 1) * per]) for k in range(files)
     }
 
 
