@@ -1,0 +1,316 @@
+"""The ensemble: members weighted by their recent accuracy, intervals calibrated by conformal.
+
+``fit`` holds back the most recent ``calib_s`` of the history, fits every member on the
+rest, then walks the held-back span as a rolling-origin backtest: at each origin every
+member forecasts ``horizon`` steps, and then takes the next observations through its cheap
+``update`` (no refit). That backtest gives, per series:
+
+* member weights per horizon step, inverse to each member's recent MAE at that step
+  (``inverse_error``); the alternatives ``stacking`` (non-negative least squares of the
+  actuals on the member paths), ``equal`` and ``best`` (the single best member per step)
+  are computed from the same backtest, so the benchmark can say which wins;
+* the combined path's residuals, from which split-conformal intervals are built: each
+  step's residuals are scaled by that step's typical error (locally adaptive conformal,
+  Lei et al. 2018), pooled over steps and origins, and the signed quantiles of the scaled
+  residuals give asymmetric bands (load bursts upward, rarely downward).
+
+After calibration the members are already current (they were updated through the span),
+so ``fit`` costs one fit per member plus cheap updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import nnls
+
+from .base import (
+    DAY_S,
+    DEFAULT_LEVELS,
+    FloatArray,
+    Forecast,
+    Forecaster,
+    HistoryForecaster,
+    Interval,
+    check_levels,
+)
+from .registry import create
+
+WEIGHTINGS: tuple[str, ...] = ("inverse_error", "stacking", "equal", "best")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSpec:
+    """A member by registry name with its settings (picklable, unlike a closure)."""
+
+    name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Forecaster:
+        return create(self.name, **dict(self.settings))
+
+
+DEFAULT_MEMBERS: tuple[MemberSpec, ...] = (
+    MemberSpec("seasonal_naive"),
+    MemberSpec("arima"),
+    MemberSpec("prophet"),
+    MemberSpec("lstm"),
+)
+
+
+def _smooth(x: FloatArray, width: int) -> FloatArray:
+    """Moving average along the last axis (edges use the values available)."""
+    if width <= 1 or x.shape[-1] <= 2:
+        return x
+    kernel = np.ones(width)
+    pad = width // 2
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, width - 1 - pad)], mode="edge")
+    out = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="valid"), -1, padded)
+    return np.asarray(out / width, dtype=np.float64)
+
+
+def _conformal_quantile(scores: FloatArray, q: float) -> float:
+    """Finite-sample-corrected empirical quantile (split conformal)."""
+    n = scores.size
+    if q >= 0.5:
+        rank = min(np.ceil((n + 1) * q) / n, 1.0)
+        return float(np.quantile(scores, rank, method="higher"))
+    rank = max(np.floor((n + 1) * q - 1) / n, 0.0)
+    return float(np.quantile(scores, rank, method="lower"))
+
+
+@dataclass(slots=True)
+class _Combiner:
+    """One weighting of the members with its own conformal calibration."""
+
+    weights: FloatArray  # (members, horizon)
+    sigma: FloatArray | None = None  # (horizon,) typical |residual| per step
+    scores: FloatArray | None = None  # signed residual / sigma, pooled
+
+    def combine(self, paths: FloatArray) -> FloatArray:
+        h = paths.shape[1]
+        w = self.weights[:, np.minimum(np.arange(h), self.weights.shape[1] - 1)]
+        return np.asarray(np.sum(w * paths, axis=0), dtype=np.float64)
+
+    def calibrate(self, fcst: FloatArray, actual: FloatArray, smooth: int) -> None:
+        # fcst: (members, origins, horizon); actual: (origins, horizon)
+        combined = np.einsum("mh,mkh->kh", self.weights, fcst)
+        resid = actual - combined
+        sigma = _smooth(np.mean(np.abs(resid), axis=0)[None, :], smooth)[0]
+        sigma = np.maximum.accumulate(sigma)  # errors do not shrink further ahead
+        floor = 1e-9 + 1e-6 * float(np.mean(np.abs(actual)))
+        self.sigma = np.maximum(sigma, floor)
+        self.scores = np.sort((resid / self.sigma).ravel())
+
+    def intervals(
+        self, point: FloatArray, levels: Sequence[float], fallback: dict[float, Interval]
+    ) -> dict[float, Interval]:
+        if self.sigma is None or self.scores is None:
+            return fallback
+        h = point.size
+        sig = self.sigma[np.minimum(np.arange(h), self.sigma.size - 1)]
+        out: dict[float, Interval] = {}
+        for lv in levels:
+            lo = _conformal_quantile(self.scores, (1.0 - lv) / 2.0)
+            hi = _conformal_quantile(self.scores, (1.0 + lv) / 2.0)
+            out[lv] = Interval(lv, point + lo * sig, point + hi * sig)
+        return out
+
+
+class EnsembleForecaster(HistoryForecaster):
+    """Accuracy-weighted members with conformal intervals; itself a ``Forecaster``."""
+
+    name = "ensemble"
+    min_points = 10
+
+    def __init__(
+        self,
+        members: Sequence[MemberSpec] = DEFAULT_MEMBERS,
+        horizon: int = 72,
+        weighting: str = "inverse_error",
+        calib_s: float = DAY_S,
+        n_origins: int = 32,
+        min_origins: int = 4,
+    ) -> None:
+        super().__init__()
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.member_specs = tuple(members)
+        self.horizon = horizon
+        self.weighting = weighting
+        self.calib_s = calib_s
+        self.n_origins = n_origins
+        self.min_origins = min_origins
+        self.members: dict[str, Forecaster] = {}
+        self.combiners: dict[str, _Combiner] = {}
+        #: the last predict's member forecasts and alternative weightings, by name
+        self.last_components: dict[str, Forecast] = {}
+        self.calibrated = False
+
+    @property
+    def member_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.member_specs)
+
+    def member_weights(self, step: int | None = None) -> dict[str, float]:
+        """Weights of the active weighting at ``step`` (0-based), or averaged over steps."""
+        w = self.combiners[self.weighting].weights
+        col = w.mean(axis=1) if step is None else w[:, min(step, w.shape[1] - 1)]
+        return {name: float(v) for name, v in zip(self.member_names, col, strict=True)}
+
+    def _fit(self) -> None:
+        n, hz = self._y.size, self.horizon
+        calib = min(round(self.calib_s / self._step_s), n // 3)
+        span = calib - hz
+        self._stride = max(1, span // self.n_origins) if span > 0 else max(1, hz // 4)
+        first = n - calib if span >= self._stride * (self.min_origins - 1) else n
+        self.members = {
+            s.name: s.build().fit(self._y[:first], self._step_s, self._start_s)
+            for s in self.member_specs
+        }
+        eq = np.full((len(self.members), hz), 1.0 / len(self.members))
+        self.combiners = {w: _Combiner(eq.copy()) for w in WEIGHTINGS}
+        self.calibrated = False
+        self._pos = self._next_origin = first
+        self._pending: list[tuple[int, FloatArray]] = []
+        self._done: list[tuple[FloatArray, FloatArray]] = []
+        self._advance()
+
+    def _advance(self) -> None:
+        """Bring the members up to the end of the history, forecasting at every origin on
+        the way, and recalibrate once forecasts made earlier can be scored."""
+        n, hz = self._y.size, self.horizon
+        while self._pos < n:
+            if self._pos == self._next_origin:
+                paths = np.stack([m.predict(hz, (0.8,)).point for m in self.members.values()])
+                self._pending.append((self._pos, paths))
+                self._next_origin += self._stride
+            stop = min(self._next_origin, n)
+            chunk = self._y[self._pos : stop]
+            for m in self.members.values():
+                m.update(chunk)
+            self._pos = stop
+        scored = [(o, p) for o, p in self._pending if o + hz <= n]
+        if not scored:
+            return
+        self._pending = [(o, p) for o, p in self._pending if o + hz > n]
+        self._done.extend((p, self._y[o : o + hz]) for o, p in scored)
+        # A sliding window: the weights follow each member's *recent* accuracy.
+        self._done = self._done[-self.n_origins :]
+        if len(self._done) >= self.min_origins:
+            fcst = np.stack([p for p, _ in self._done], axis=1)
+            actual = np.stack([a for _, a in self._done])
+            self.combiners = self._calibrate(fcst, actual)
+            self.calibrated = True
+
+    def _calibrate(self, fcst: FloatArray, actual: FloatArray) -> dict[str, _Combiner]:
+        n_m, _, hz = fcst.shape
+        smooth = max(1, hz // 8)
+        err = np.mean(np.abs(fcst - actual[None]), axis=1)  # (members, horizon)
+        err = _smooth(err, smooth)
+        err = np.maximum(err, 1e-12 + 1e-9 * float(np.mean(np.abs(actual))))
+        inv = 1.0 / err
+        weights: dict[str, FloatArray] = {
+            "inverse_error": inv / inv.sum(axis=0, keepdims=True),
+            "equal": np.full((n_m, hz), 1.0 / n_m),
+            "best": (err == err.min(axis=0, keepdims=True)).astype(np.float64),
+        }
+        weights["best"] /= weights["best"].sum(axis=0, keepdims=True)
+        coef, _ = nnls(fcst.reshape(n_m, -1).T, actual.ravel())
+        coef = coef / coef.sum() if coef.sum() > 0 else np.full(n_m, 1.0 / n_m)
+        weights["stacking"] = np.repeat(coef[:, None], hz, axis=1)
+        out: dict[str, _Combiner] = {}
+        for name, w in weights.items():
+            c = _Combiner(w)
+            c.calibrate(fcst, actual, smooth)
+            out[name] = c
+        return out
+
+    def _update(self, new: FloatArray, old_n: int) -> None:
+        self._advance()
+
+    def _predict(self, horizon: int, levels: tuple[float, ...]) -> Forecast:
+        forecasts = {name: m.predict(horizon, levels) for name, m in self.members.items()}
+        paths = np.stack([f.point for f in forecasts.values()])
+        components: dict[str, Forecast] = dict(forecasts)
+        result: Forecast | None = None
+        for wname, comb in self.combiners.items():
+            point = comb.combine(paths)
+            fallback = {
+                lv: Interval(
+                    lv,
+                    comb.combine(np.stack([f.lower(lv) for f in forecasts.values()])),
+                    comb.combine(np.stack([f.upper(lv) for f in forecasts.values()])),
+                )
+                for lv in levels
+            }
+            fc = Forecast(f"ensemble[{wname}]", point, comb.intervals(point, levels, fallback))
+            components[fc.model] = fc
+            if wname == self.weighting:
+                result = Forecast(self.name, fc.point, fc.intervals)
+        assert result is not None
+        self.last_components = components
+        return result
+
+
+class EnsembleModel:
+    """What the service pickles and calls: member settings (including trained global LSTMs
+    per step) and one method that forecasts many histories at once.
+
+    Each history gets its own ``EnsembleForecaster`` (weights and intervals are per series),
+    so a call costs one member fit per history; for a latency budget, pass cheaper members.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[MemberSpec] = DEFAULT_MEMBERS,
+        lstm_by_step: Mapping[float, Any] | None = None,
+        weighting: str = "inverse_error",
+        calib_s: float = DAY_S,
+    ) -> None:
+        self.members = tuple(members)
+        self.lstm_by_step = dict(lstm_by_step or {})
+        self.weighting = weighting
+        self.calib_s = calib_s
+
+    def _members_for(self, step_s: float) -> list[MemberSpec]:
+        out = []
+        for spec in self.members:
+            if spec.name == "lstm" and "model" not in spec.settings:
+                glob = self.lstm_by_step.get(float(step_s))
+                if glob is not None:
+                    spec = MemberSpec("lstm", {**spec.settings, "model": glob})
+            out.append(spec)
+        return out
+
+    def forecaster(self, horizon: int, step_s: float) -> EnsembleForecaster:
+        return EnsembleForecaster(
+            self._members_for(step_s),
+            horizon=horizon,
+            weighting=self.weighting,
+            calib_s=self.calib_s,
+        )
+
+    def predict_batch(
+        self,
+        histories: Sequence[ArrayLike],
+        horizon: int,
+        step_s: float,
+        starts_s: Sequence[float] | None = None,
+        levels: Sequence[float] = DEFAULT_LEVELS,
+    ) -> list[tuple[Forecast, dict[str, float]]]:
+        """A forecast and the member weights for each history (oldest value first)."""
+        lv = check_levels(levels)
+        starts = list(starts_s) if starts_s is not None else [0.0] * len(histories)
+        if len(starts) != len(histories):
+            raise ValueError("starts_s must have one start time per history")
+        out: list[tuple[Forecast, dict[str, float]]] = []
+        for hist, start in zip(histories, starts, strict=True):
+            ens = self.forecaster(horizon, step_s).fit(hist, step_s, start)
+            out.append((ens.predict(horizon, lv), ens.member_weights()))
+        return out
