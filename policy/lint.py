@@ -540,7 +540,7 @@ def _lint_pairs(
             beaten_by_cover[b].append(a)
     for b, winners in beaten_by_cover.items():
         lp = policies[b]
-        winner = policies[winners[0]]
+        winner = policies[min(winners, key=lambda w: keys[w])]  # same answer in any order
         out.add(
             "shadowed-policy",
             lp,
@@ -597,6 +597,7 @@ def _lint_names(policies: Sequence[LoadedPolicy], out: _Out) -> None:
     for name, group in by_name.items():
         if len(group) < 2:
             continue
+        group.sort(key=lambda lp: (lp.file, lp.line))  # "first" by place, not by load order
         first = group[0]
         for lp in group[1:]:
             out.add(
