@@ -111,8 +111,11 @@ class Scheduler:
         ctx = self.context(request)
         results = self.run_filters(ctx)
         ok = np.ones(s.n_hosts, dtype=bool)
+        elim: list[int] = []  # hosts each filter removes first, in filter order
         for _, r in results:
-            ok &= r.codes == 0
+            fail = r.codes != 0
+            elim.append(int(np.count_nonzero(fail & ok)))
+            ok &= ~fail
         hosts = np.flatnonzero(ok)
         if hosts.size == 0:
             wp = explain.why_pending(ctx, results)
@@ -144,7 +147,6 @@ class Scheduler:
             if explain_alternatives
             else ()
         )
-        elim = explain.eliminated_counts(explain.failure_matrix(results, s.n_hosts))
         filtered = ", ".join(
             f"{f.name} {int(c)}" for (f, _), c in zip(results, elim, strict=True) if c
         )

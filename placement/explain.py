@@ -143,10 +143,10 @@ def alternatives(
 ) -> tuple[Alternative, ...]:
     if hosts.size <= 1 or k <= 0:
         return ()
-    others = np.delete(np.arange(hosts.size), best)
-    kk = min(k, others.size)
-    top = others[np.argpartition(-totals[others], kk - 1)[:kk]]
+    kk = min(k + 1, hosts.size)
+    top = np.argpartition(-totals, kk - 1)[:kk]
     top = top[np.lexsort((top, -totals[top]))]
+    top = top[top != best][:k]
     return tuple(
         Alternative(
             node=host_ids[int(hosts[j])],

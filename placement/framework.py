@@ -90,9 +90,9 @@ class HintPlugin(Protocol):
 
 
 def codes_from(fail: Any, unresolvable: Any = None) -> Codes:
-    """Status codes from boolean masks: fail -> UNSCHEDULABLE, fail & unresolvable -> UNRESOLVABLE."""
+    """Codes from masks: fail -> UNSCHEDULABLE, fail & unresolvable -> ..._UNRESOLVABLE."""
     fail = np.asarray(fail, dtype=bool)
-    codes = fail.astype(np.int8)
+    codes: Codes = fail.astype(np.int8)
     if unresolvable is not None:
         codes[fail & np.asarray(unresolvable, dtype=bool)] = 2
     return codes

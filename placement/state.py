@@ -81,6 +81,15 @@ class FleetState:
         self.raw: I64 = np.floor(raw).astype(np.int64)
         self.cap: I64 = np.maximum(np.floor(raw * ratio - reserved), 0).astype(np.int64)
         self.used: I64 = np.zeros((n, len(RESOURCES)), dtype=np.int64)
+        # Derived, resource-major copies kept in step with `used` for the vectorised plug-ins
+        # (contiguous rows are several times faster than strided columns): free capacity,
+        # 1/capacity for CPU and memory (zero capacity: a huge factor, i.e. always full) and
+        # the current CPU/memory utilisation. Recomputed per touched host from the integers,
+        # so they too come back exactly after place-then-remove.
+        cm = self.cap[:, [CPU, MEM]].T.astype(np.float64)
+        self.inv_cap_t = np.divide(1.0, cm, out=np.full_like(cm, 1e18), where=cm > 0)
+        self.free_t: I64 = np.ascontiguousarray((self.cap - self.used).T)
+        self.util_t = np.zeros((2, n), dtype=np.float64)
         self.vm_count: I32 = np.zeros(n, dtype=np.int32)
 
         max_cells = max([len(h.numa_cells) for h in hosts] + [1])
@@ -97,6 +106,10 @@ class FleetState:
                 self.cell_cap[i, c] = (round(cell.vcpus * 1000), round(cell.memory_mib))
                 self.cell_valid[i, c] = True
         self.cell_used: I64 = np.zeros((n, max_cells, 2), dtype=np.int64)
+        # Resource-major, cell-major copies (resource, cell, host) for the NUMA plug-ins.
+        self.cell_cap_t: I64 = np.ascontiguousarray(self.cell_cap.transpose(2, 1, 0))
+        self.cell_free_t: I64 = self.cell_cap_t.copy()
+        self.cell_valid_t = np.ascontiguousarray(self.cell_valid.T)
 
         self.rack_names, self.rack_of = _intern([f"{h.zone}/{h.rack}" for h in hosts])
         self.zone_names, self.zone_of = _intern([h.zone for h in hosts])
@@ -159,10 +172,21 @@ class FleetState:
             else:
                 ids = self.vms
                 self.match_all.append(selector)
-            for vm_id in ids:
-                p = self.vms[vm_id]
-                if selector.matches(p.vm.labels):
-                    self._count(dc, p, 1)
+            vms = (self.vms[i] for i in ids)
+            # Every VM indexed under a one-pair selector's pair matches it.
+            members = (
+                list(vms)
+                if len(selector.match_labels) == 1
+                else [p for p in vms if selector.matches(p.vm.labels)]
+            )
+            where = np.fromiter((p.host for p in members), dtype=np.intp, count=len(members))
+            np.add.at(dc.host, where, 1)
+            np.add.at(dc.rack, self.rack_of[where], 1)
+            np.add.at(dc.zone, self.zone_of[where], 1)
+            for p in members:
+                for c, _, _ in p.cell_use:  # only NUMA-pinned VMs have cells
+                    dc.cell[p.host, c] += 1
+            dc.total = len(members)
             self.counters[selector] = dc
         return dc
 
@@ -179,7 +203,7 @@ class FleetState:
     # -- updates -----------------------------------------------------------------------------
 
     def free(self) -> I64:
-        return self.cap - self.used
+        return self.free_t.T
 
     def choose_cells(
         self, vm: VMSpec, host: int, allowed: NDArray[np.bool_] | None = None
@@ -222,6 +246,33 @@ class FleetState:
         for pair in vm.labels.items():
             self.vms_by_label.setdefault(pair, set()).add(vm.vm_id)
 
+    def place_many(self, vms: Sequence[VMSpec], hosts: Sequence[int]) -> None:
+        """Bulk load (e.g. at start-up from the inventory): one vectorised usage update.
+        VMs that pin NUMA cells go through `place` so their cells are chosen."""
+        ids = [v.vm_id for v in vms]
+        if len(set(ids)) != len(ids) or any(i in self.vms for i in ids):
+            raise ValueError("vm_id: duplicate or already placed ids in bulk load")
+        floating = [(v, h) for v, h in zip(vms, hosts, strict=True) if v.numa == NumaPolicy.NONE]
+        for v, h in zip(vms, hosts, strict=True):
+            if v.numa != NumaPolicy.NONE:
+                cells = self.choose_cells(v, int(h))
+                self.place(v, int(h), cells or ())
+        if not floating:
+            return
+        idx = np.fromiter((h for _, h in floating), dtype=np.intp, count=len(floating))
+        dem = np.array([v.demand() for v, _ in floating], dtype=np.int64)
+        np.add.at(self.used, idx, dem)
+        self.free_t = np.ascontiguousarray((self.cap - self.used).T)
+        self.util_t = self.used[:, [CPU, MEM]].T * self.inv_cap_t
+        np.add.at(self.vm_count, idx, 1)
+        for v, h in floating:
+            p = PlacedVM(vm=v, host=int(h), demand=v.demand(), cell_use=())
+            self.vms[v.vm_id] = p
+            for sel in self._selectors_for(v):
+                self._count(self.counters[sel], p, 1)
+            for pair in v.labels.items():
+                self.vms_by_label.setdefault(pair, set()).add(v.vm_id)
+
     def remove(self, vm_id: str) -> PlacedVM:
         p = self.vms.pop(vm_id)
         self._apply(p, -1)
@@ -233,11 +284,15 @@ class FleetState:
         return p
 
     def _apply(self, p: PlacedVM, sign: int) -> None:
-        self.used[p.host] += sign * np.asarray(p.demand, dtype=np.int64)
+        h = p.host
+        self.used[h] += sign * np.asarray(p.demand, dtype=np.int64)
+        self.free_t[:, h] = self.cap[h] - self.used[h]
+        self.util_t[:, h] = self.used[h, CPU : MEM + 1] * self.inv_cap_t[:, h]
         self.vm_count[p.host] += sign
         for c, cpu, mem in p.cell_use:
-            self.cell_used[p.host, c, 0] += sign * cpu
-            self.cell_used[p.host, c, 1] += sign * mem
+            self.cell_used[h, c, 0] += sign * cpu
+            self.cell_used[h, c, 1] += sign * mem
+            self.cell_free_t[:, c, h] = self.cell_cap[h, c] - self.cell_used[h, c]
         for sel in self._selectors_for(p.vm):
             self._count(self.counters[sel], p, sign)
 

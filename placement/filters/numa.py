@@ -11,11 +11,22 @@ from ..types import CPU, MEM, NumaPolicy
 
 
 def cell_fits(ctx: CycleContext) -> NDArray[np.bool_]:
-    """(hosts, cells): the VM fits in that cell's free CPUs and memory now."""
-    s, d = ctx.state, ctx.demand
-    free = s.cell_cap - s.cell_used
-    fits: NDArray[np.bool_] = s.cell_valid & (free[:, :, 0] >= d[CPU]) & (free[:, :, 1] >= d[MEM])
-    return fits
+    """(cells, hosts): the VM fits in that cell's free CPUs and memory now."""
+    got = ctx.cache.get("numa_cell_fits")
+    if got is None:
+        s, d = ctx.state, ctx.demand
+        f = s.cell_free_t
+        got = s.cell_valid_t & (f[0] >= d[CPU]) & (f[1] >= d[MEM])
+        ctx.cache["numa_cell_fits"] = got
+    return got  # type: ignore[no-any-return]
+
+
+def any_cell(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """OR over the (few) cells; a loop over contiguous rows beats a short-axis reduction."""
+    out = mask[0].copy()
+    for c in range(1, mask.shape[0]):
+        out |= mask[c]
+    return out
 
 
 class NumaFit:
@@ -28,28 +39,25 @@ class NumaFit:
         if ctx.vm.numa != NumaPolicy.REQUIRE:
             return None
         s, d = ctx.state, ctx.demand
-        fits = cell_fits(ctx)
-        ctx.cache["numa_cell_fits"] = fits
-        big = s.cell_valid & (s.cell_cap[:, :, 0] >= d[CPU]) & (s.cell_cap[:, :, 1] >= d[MEM])
-        fail = ~fits.any(axis=1)
+        cap = s.cell_cap_t
+        big = s.cell_valid_t & (cap[0] >= d[CPU]) & (cap[1] >= d[MEM])
+        fail = ~any_cell(cell_fits(ctx))
         return FilterResult(
-            codes_from(fail, ~big.any(axis=1)), "no NUMA cell has enough free CPUs and memory"
+            codes_from(fail, ~any_cell(big)), "no NUMA cell has enough free CPUs and memory"
         )
 
     def hints(self, ctx: CycleContext, hosts: Hosts) -> list[str]:
         s, d = ctx.state, ctx.demand
-        free = (s.cell_cap - s.cell_used)[hosts]
-        gap = np.maximum(np.stack([d[CPU] - free[:, :, 0], d[MEM] - free[:, :, 1]], axis=-1), 0)
-        big = (
-            s.cell_valid[hosts]
-            & (s.cell_cap[hosts, :, 0] >= d[CPU])
-            & (s.cell_cap[hosts, :, 1] >= d[MEM])
-        )
-        rel = np.where(big, gap[:, :, 0] / max(d[CPU], 1) + gap[:, :, 1] / max(d[MEM], 1), np.inf)
+        free = s.cell_free_t[:, :, hosts]  # (2, cells, hosts)
+        gap_cpu = np.maximum(d[CPU] - free[0], 0)
+        gap_mem = np.maximum(d[MEM] - free[1], 0)
+        cap = s.cell_cap_t[:, :, hosts]
+        big = s.cell_valid_t[:, hosts] & (cap[0] >= d[CPU]) & (cap[1] >= d[MEM])
+        rel = np.where(big, gap_cpu / max(d[CPU], 1) + gap_mem / max(d[MEM], 1), np.inf)
         if not np.isfinite(rel).any():
             return ["no NUMA cell is large enough: allow numa=prefer or use a smaller VM"]
-        i, c = np.unravel_index(int(np.argmin(rel)), rel.shape)
+        c, i = np.unravel_index(int(np.argmin(rel)), rel.shape)
         h = int(hosts[i])
-        parts = [fmt.amount(CPU, float(gap[i, c, 0])), fmt.amount(MEM, float(gap[i, c, 1]))]
-        need = " and ".join(p for p, g in zip(parts, gap[i, c], strict=True) if g > 0)
+        parts = [(CPU, float(gap_cpu[c, i])), (MEM, float(gap_mem[c, i]))]
+        need = " and ".join(fmt.amount(r, g) for r, g in parts if g > 0)
         return [f"{need} more free in NUMA cell {c} of host {s.host_ids[h]}, or allow numa=prefer"]

@@ -17,13 +17,18 @@ class ResourceFit:
 
     def filter(self, ctx: CycleContext) -> FilterResult | None:
         s, d = ctx.state, ctx.demand
-        short = (s.cap - s.used) < d
-        fail = short.any(axis=1)
-        never = (s.cap < d).any(axis=1)  # even an empty host is too small
-        dims = [RESOURCES[r] for r in np.flatnonzero(short[fail].any(axis=0))] if fail.any() else []
-        return FilterResult(
-            codes_from(fail, never), f"not enough free {', '.join(dims) or 'capacity'}"
-        )
+        fail = np.zeros(s.n_hosts, dtype=bool)
+        never = np.zeros(s.n_hosts, dtype=bool)
+        short_dims = []
+        # Column by column, and only where the VM asks for something: a zero demand always fits.
+        for r in np.flatnonzero(d):
+            short = s.free_t[r] < d[r]
+            if short.any():
+                fail |= short
+                never |= s.cap[:, r] < d[r]  # even an empty host is too small
+                short_dims.append(RESOURCES[int(r)])
+        reason = f"not enough free {', '.join(short_dims) or 'capacity'}"
+        return FilterResult(codes_from(fail, never), reason)
 
     def hints(self, ctx: CycleContext, hosts: Hosts) -> list[str]:
         s, d = ctx.state, ctx.demand

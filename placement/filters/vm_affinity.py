@@ -44,7 +44,8 @@ def term_hosts_ok(ctx: CycleContext, term: AffinityTerm) -> NDArray[np.bool_]:
     dc = s.counts(term.selector)
     if not term.anti and dc.total == 0 and term.selector.matches(ctx.vm.labels):
         return np.ones(s.n_hosts, dtype=bool)
-    cnt = s.domain_counts(term.selector, term.topology_key)[dom]
+    counts = s.domain_counts(term.selector, term.topology_key)
+    cnt = counts if term.topology_key == TopologyKey.HOST else counts[dom]
     return cnt == 0 if term.anti else cnt > 0
 
 
@@ -64,8 +65,7 @@ class VMAffinity:
             ok &= term_hosts_ok(ctx, t)
         cells = allowed_cells(ctx)
         if cells is not None:
-            fits = ctx.cache.get("numa_cell_fits")
-            ok &= (cells & (fits if fits is not None else cell_fits(ctx))).any(axis=1)
+            ok &= (cells & cell_fits(ctx).T).any(axis=1)
         what = "; ".join(
             f"{'anti-' if t.anti else ''}affinity {t.selector} per {t.topology_key}" for t in terms
         )

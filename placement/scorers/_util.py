@@ -10,9 +10,18 @@ from ..types import CPU, MEM
 
 
 def util_after(ctx: CycleContext, hosts: Hosts) -> NDArray[np.float64]:
-    """(hosts, 2): CPU and memory utilisation of each host if the VM went there."""
-    s, d = ctx.state, ctx.demand
-    dims = [CPU, MEM]
-    cap = s.cap[hosts][:, dims].astype(np.float64)
-    used = (s.used[hosts][:, dims] + d[dims]).astype(np.float64)
-    return np.clip(np.divide(used, cap, out=np.ones_like(used), where=cap > 0), 0.0, 1.0)
+    """(2, hosts): CPU and memory utilisation of each host if the VM went there, in [0, 1].
+
+    Computed once per cycle and shared by the allocation scorers."""
+    got = ctx.cache.get("util_after")
+    if got is not None and got[0] is hosts:
+        return got[1]  # type: ignore[no-any-return]
+    s = ctx.state
+    # Full width on contiguous float rows, then one np.take: measured ~10x faster than
+    # gathering first or mixing int64 with float64.
+    d = ctx.demand[CPU : MEM + 1, None].astype(np.float64)
+    util = np.minimum(s.util_t + d * s.inv_cap_t, 1.0)
+    if hosts.size != s.n_hosts:
+        util = np.take(util, hosts, axis=1)
+    ctx.cache["util_after"] = (hosts, util)
+    return util

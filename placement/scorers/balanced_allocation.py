@@ -17,4 +17,4 @@ class BalancedAllocation:
 
     def score(self, ctx: CycleContext, hosts: Hosts) -> Scores | None:
         u = util_after(ctx, hosts)
-        return 1.0 - np.abs(u[:, 0] - u[:, 1])  # type: ignore[no-any-return]
+        return 1.0 - np.abs(u[0] - u[1])  # type: ignore[no-any-return]

@@ -24,7 +24,7 @@ class Fragmentation:
         if self.shapes.size == 0:
             return None
         s, d = ctx.state, ctx.demand
-        free = (s.cap[hosts] - s.used[hosts])[:, [CPU, MEM]]
+        free = s.free_t[CPU : MEM + 1, hosts].T
         after = free - d[[CPU, MEM]]
         sh = self.shapes[None, :, :]
         before_n = np.min(np.maximum(free[:, None, :], 0) // sh, axis=2)

@@ -15,4 +15,5 @@ class LeastAllocated:
         del settings
 
     def score(self, ctx: CycleContext, hosts: Hosts) -> Scores | None:
-        return 1.0 - util_after(ctx, hosts).mean(axis=1)  # type: ignore[no-any-return]
+        u = util_after(ctx, hosts)
+        return 1.0 - 0.5 * (u[0] + u[1])  # type: ignore[no-any-return]

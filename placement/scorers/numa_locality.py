@@ -18,6 +18,9 @@ class NumaLocality:
     def score(self, ctx: CycleContext, hosts: Hosts) -> Scores | None:
         if ctx.vm.numa == NumaPolicy.NONE:
             return None
+        if ctx.vm.numa == NumaPolicy.REQUIRE:
+            # The NUMA filter already kept only hosts with a cell that holds the VM.
+            return np.ones(hosts.size)
         s, d = ctx.state, ctx.demand
         free = np.where(s.cell_valid[hosts][:, :, None], s.cell_cap[hosts] - s.cell_used[hosts], 0)
         free = np.maximum(free, 0)
