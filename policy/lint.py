@@ -36,6 +36,7 @@ __all__ = [
     "Topology",
     "lint",
     "lint_paths",
+    "lint_result",
     "lint_text",
 ]
 
@@ -443,7 +444,8 @@ def _pivot_pairs(
     for members in buckets.values():
         yield from _pivot_pairs(members, cons, depth + 1)
     yield from _pivot_pairs(wild, cons, depth + 1)
-    pinned_items = [i for i in items if i not in set(wild)]
+    wild_set = set(wild)
+    pinned_items = [i for i in items if i not in wild_set]
     for w in wild:
         for i in pinned_items:
             yield (w, i) if w < i else (i, w)
