@@ -228,8 +228,8 @@ def diagnose(model: HealthModel, now: datetime, s: DiagnosisSettings) -> list[Di
     for vm in sorted(model.vms.values(), key=lambda v: v.vm_id):
         if vm.host_id in hidden:
             continue
-        host = model.hosts.get(vm.host_id)
-        d = diagnose_vm(vm, now, s, host.controller_silence_s(now) if host else 0.0)
+        vm_host = model.hosts.get(vm.host_id)
+        d = diagnose_vm(vm, now, s, vm_host.controller_silence_s(now) if vm_host else 0.0)
         if d is not None:
             out.append(d)
     return out
