@@ -36,7 +36,9 @@ class DiagnosisSettings:
     quorum_min_peers: int = 2  # never decide a host's fate on a single peer's word
     agent_timeout_s: float = 10.0  # guest-agent heartbeat silence => hung
     metric_stale_s: float = 30.0  # no agent: metric silence => hung (slower signal, wider bound)
-    paused_hung_s: float = 30.0  # paused without an operator for this long => hung
+    # Paused without an operator for this long => hung (libvirt's own pauses, e.g. the last
+    # phase of a live migration, last a second or two).
+    paused_hung_s: float = 15.0
     # A VM's silence means "hung" only while its host still reports; otherwise the silence
     # may be the host's, and the host diagnosis (with quorum) decides.
     host_fresh_s: float = 5.0

@@ -121,6 +121,9 @@ class HealerSettings:
     ladders: Mapping[FailureClass, tuple[Rung, ...]] = field(default_factory=_default_ladders)
     budgets: Mapping[Rung, float] = field(default_factory=lambda: dict(RUNG_BUDGET_S))
     max_fence_attempts: int = 3
+    # A failed move is retried once on another host before escalating: the target is the
+    # likeliest culprit, and the next rung (often disaster recovery) costs minutes.
+    reschedule_attempts: int = 1
     fence_retry_s: float = 5.0
     learn: bool = True  # False: always the configured order (still explained)
     mode: AutonomyMode = AutonomyMode.AUTO
@@ -358,7 +361,11 @@ class Healer:
         held = sum(n for h, n in self._reserved.values() if h == host_id)
         return host.capacity - used - held
 
-    def _target(self, vm: VmHealth, rung: Rung, now: datetime) -> str | None:
+    def _target(
+        self, vm: VmHealth, rung: Rung, now: datetime, avoid: set[str] | None = None,
+        need: int | None = None,
+    ) -> str | None:
+        """Where ``rung`` would run; ``need`` overrides the free slots required (0: any)."""
         if rung in (Rung.RESTART_SERVICE, Rung.RESTART_VM):
             return vm.host_id
         if rung == Rung.FAILOVER:
@@ -371,8 +378,9 @@ class Healer:
         candidates = [
             h for h in self.model.hosts.values()
             if self._usable(h.host_id, now, vm.host_id)
+            and h.host_id not in (avoid or ())
             and (h.zone != zone) == want_other_zone
-            and self._free(h.host_id) >= vm.size
+            and self._free(h.host_id) >= (vm.size if need is None else need)
         ]
         if not candidates:
             return None
@@ -444,8 +452,12 @@ class Healer:
                     inc.retry_at = verdict.retry_at
                     return self._hold(key, Hold(HoldKind.BACKOFF, "vm", vm.vm_id, now,
                                                 verdict.reason, inc.diagnosis, verdict.retry_at))
-            target = self._target(vm, rung, now)
+            target = self._target(vm, rung, now, inc.avoid)
             if target is None:
+                if self._target(vm, rung, now, inc.avoid, need=0) is None:
+                    # No usable host at all (not just a full one): waiting cannot help.
+                    inc.escalate("no other healthy host for it")
+                    continue
                 if inc.waiting_since is None:
                     inc.waiting_since = now
                 elif (now - inc.waiting_since).total_seconds() > self.s.budgets[rung]:
@@ -503,7 +515,9 @@ class Healer:
             why = inc.why_order
         else:
             last = inc.skipped[-1] if inc.skipped else None
-            why = (f"escalated after {last.option} {last.why_not}" if last else "escalated")
+            verb = "retrying on another host" if last and last.option.startswith(rung.value) \
+                else "escalated"
+            why = (f"{verb} after {last.option} {last.why_not}" if last else verb)
             why += f"; remaining order from: {inc.why_order}"
         budget = self.s.budgets[rung]
         parts = [f"{inc.diagnosis.failure.value} on {vm.vm_id}: {inc.diagnosis.summary}",
@@ -554,5 +568,12 @@ class Healer:
             self.incidents.pop(plan.vm_id, None)
             self.closed.append(inc)
             self._last_hold.pop(f"vm:{plan.vm_id}", None)
+        elif (plan.rung in (Rung.LIVE_MIGRATE, Rung.COLD_MIGRATE) and plan.target_host
+              and status == PlanStatus.FAILED and inc.reschedules < self.s.reschedule_attempts):
+            # Only a reported failure points at the target; a timeout escalates as for any rung.
+            inc.reschedules += 1
+            inc.avoid.add(plan.target_host)
+            inc.skipped.append(Alternative(option=f"{plan.rung.value} to {plan.target_host}",
+                                           why_not=why))
         else:
             inc.escalate(f"{why}")

@@ -188,6 +188,8 @@ class Incident:
     retry_at: datetime | None = None
     waiting_since: datetime | None = None  # waiting for capacity since
     fence_failures: int = 0
+    avoid: set[str] = field(default_factory=set)  # targets that already failed this incident
+    reschedules: int = 0
     closed_at: datetime | None = None
     incident_id: uuid.UUID = field(default_factory=uuid.uuid4)
 

@@ -112,11 +112,11 @@ def test_vm_hung_from_metric_staleness_without_agent() -> None:
 def test_vm_paused_too_long_is_hung() -> None:
     m = model()
     m.observe(LifecycleEvent("vm1", "h0", Lifecycle.PAUSED, t(1)))
-    beat(m, 20)
-    assert diagnose(m, t(20), S) == []
-    beat(m, 32)
-    d = only(diagnose(m, t(32), S))
-    assert d.failure == FailureClass.VM_HUNG and d.evidence["paused_s"] == 31
+    beat(m, 10)
+    assert diagnose(m, t(10), S) == []
+    beat(m, 17)
+    d = only(diagnose(m, t(17), S))
+    assert d.failure == FailureClass.VM_HUNG and d.evidence["paused_s"] == 16
 
 
 def test_guest_service_down() -> None:

@@ -107,3 +107,17 @@ def test_problem_that_clears_during_restart_closes_without_escalation() -> None:
     f.services_down.pop("vm-h0-0")  # the service came back just after the budget
     assert plans(f.run(40)) == []
     assert p.status == PlanStatus.TIMED_OUT and not f.healer.incidents
+
+
+def test_failed_move_is_retried_once_on_another_host_then_escalates() -> None:
+    f = Fleet(hosts=5, settings=HealerSettings(learn=False))
+    f.run(2)
+    f.dead.add("h0")
+    ps = [p for p in plans(f.run(20)) if p.vm_id == "vm-h0-0"]
+    [p1] = ps
+    [p2] = plans(f.healer.report(RecoveryOutcome(p1.plan_id, False, t(25), "target refused")))
+    assert p2.rung == Rung.COLD_MIGRATE and p2.target_host not in ("h0", p1.target_host)
+    assert f"retrying on another host after cold_migrate to {p1.target_host}" in p2.explanation
+    out = f.healer.report(RecoveryOutcome(p2.plan_id, False, t(30), "target refused"))
+    # no standby, one zone: the ladder is exhausted
+    assert holds(out, HoldKind.NEEDS_OPERATOR)
