@@ -187,7 +187,9 @@ class Scheduler:
     def decide_group(self, request: PlacementRequest, *, commit: bool = True) -> GroupDecision:
         errors = validate_request(request, self.state)
         ids = (
-            [replica_id(request.vm.vm_id, i) for i in range(request.replicas)] if not errors else []
+            [replica_id(request.vm.vm_id, i) for i in range(int(request.replicas))]
+            if not errors
+            else []
         )
         errors += [
             FieldError("vm.vm_id", f"replica {r!r} is already placed")

@@ -39,6 +39,13 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _integer(value: object) -> int | None:
+    x = _number(value)
+    if x is None or not math.isfinite(x) or x != int(x):
+        return None
+    return int(x)
+
+
 def _selector(field: str, sel: object) -> list[FieldError]:
     if not isinstance(sel, LabelSelector):
         return [FieldError(field, "must be a LabelSelector")]
@@ -105,7 +112,7 @@ def validate_request(
                     f"weight must be a finite number in [-1000, 1000], got {w!r}",
                 )
             )
-    if _number(request.replicas) is None or int(request.replicas) != request.replicas:
+    if _integer(request.replicas) is None:
         errors.append(FieldError("replicas", f"must be an integer, got {request.replicas!r}"))
     elif not 1 <= request.replicas <= MAX_REPLICAS:
         errors.append(
@@ -154,7 +161,8 @@ def validate_request(
                     "spread over NUMA cells is not supported; use host, rack or zone",
                 )
             )
-        if _number(s.max_skew) is None or int(s.max_skew) != s.max_skew or s.max_skew < 1:
+        skew = _integer(s.max_skew)
+        if skew is None or skew < 1:
             errors.append(
                 FieldError(f"{f}.max_skew", f"must be an integer >= 1, got {s.max_skew!r}")
             )

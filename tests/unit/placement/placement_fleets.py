@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from hypothesis import strategies as st
-
 from novacron.placement.engine import Scheduler
 from novacron.placement.state import FleetState
 from novacron.placement.types import (
@@ -20,7 +19,9 @@ from novacron.placement.types import (
 )
 
 CLASSES = {
-    "std": HostClass("std", {"cpu": 2.0}, reserved_vcpus=1, reserved_memory_mib=1024, price_per_hour=1.0),
+    "std": HostClass(
+        "std", {"cpu": 2.0}, reserved_vcpus=1, reserved_memory_mib=1024, price_per_hour=1.0
+    ),
     "big": HostClass("big", {}, price_per_hour=3.0),
     "spot": HostClass("spot", {"cpu": 1.5}, price_per_hour=0.4, spot=True),
 }
@@ -98,14 +99,26 @@ def constraints(draw: st.DrawFn, soft: bool = True, numa_key: bool = False) -> C
 
 
 @st.composite
-def scenario(draw: st.DrawFn, soft: bool = True, strategies: tuple[str, ...] = ("spread", "binpack", "balanced", "cost", "fragmentation")) -> tuple[Scheduler, PlacementRequest]:
+def scenario(
+    draw: st.DrawFn,
+    soft: bool = True,
+    strategies: tuple[str, ...] = ("spread", "binpack", "balanced", "cost", "fragmentation"),
+) -> tuple[Scheduler, PlacementRequest]:
     """A fleet with some VMs already placed (through the engine), and one more request."""
     state = FleetState(draw(hosts()), CLASSES)
     sched = Scheduler(state)
     for i in range(draw(st.integers(0, 12))):
-        r = PlacementRequest(vm(draw, f"pre{i}"), draw(constraints(soft=True)), strategy=draw(st.sampled_from(strategies)))
+        r = PlacementRequest(
+            vm(draw, f"pre{i}"),
+            draw(constraints(soft=True)),
+            strategy=draw(st.sampled_from(strategies)),
+        )
         sched.decide(r)
     v = vm(draw, "new")
     numa_key = v.numa == "require"
-    req = PlacementRequest(v, draw(constraints(soft=soft, numa_key=numa_key)), strategy=draw(st.sampled_from(strategies)))
+    req = PlacementRequest(
+        v,
+        draw(constraints(soft=soft, numa_key=numa_key)),
+        strategy=draw(st.sampled_from(strategies)),
+    )
     return sched, req

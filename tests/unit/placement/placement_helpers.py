@@ -61,7 +61,9 @@ def host_ok_static(state: FleetState, req: PlacementRequest, hi: int) -> bool:
     return True
 
 
-def violations(state: FleetState, req: PlacementRequest, hi: int, cell: int | None = None) -> list[str]:
+def violations(
+    state: FleetState, req: PlacementRequest, hi: int, cell: int | None = None
+) -> list[str]:
     """Hard constraints `req` would break on host `hi` (and NUMA cell `cell`), given `state`."""
     vm: VMSpec = req.vm
     h = state.hosts[hi]
@@ -94,15 +96,23 @@ def violations(state: FleetState, req: PlacementRequest, hi: int, cell: int | No
             continue
         matching = [p for p in state.vms.values() if t.selector.matches(p.vm.labels)]
         if t.topology_key == "numa":
+
             def in_cell(c: int, matching: list = matching) -> int:
-                return sum(1 for p in matching if p.host == hi and any(pc == c for pc, _, _ in p.cell_use))
+                return sum(
+                    1 for p in matching if p.host == hi and any(pc == c for pc, _, _ in p.cell_use)
+                )
+
             ok_cells = [c for c in fitting if (in_cell(c) == 0) == t.anti]
             if not t.anti and not matching and t.selector.matches(vm.labels):
                 ok_cells = fitting
-            if cell is None and not ok_cells or cell is not None and cell not in ok_cells:
+            if (cell is None and not ok_cells) or (cell is not None and cell not in ok_cells):
                 out.append("vm_affinity-numa")
             continue
-        here = sum(1 for p in matching if domain(state.hosts[p.host], t.topology_key) == domain(h, t.topology_key))
+        here = sum(
+            1
+            for p in matching
+            if domain(state.hosts[p.host], t.topology_key) == domain(h, t.topology_key)
+        )
         if t.anti and here > 0:
             out.append("anti-affinity")
         if not t.anti and here == 0 and not (not matching and t.selector.matches(vm.labels)):
@@ -118,7 +128,11 @@ def violations(state: FleetState, req: PlacementRequest, hi: int, cell: int | No
             dn = domain(state.hosts[p.host], t.topology_key)
             if t.selector.matches(p.vm.labels):
                 counts[dn] = counts.get(dn, 0) + 1
-        eligible = {domain(hj, t.topology_key) for j, hj in enumerate(state.hosts) if host_ok_static(state, req, j)}
+        eligible = {
+            domain(hj, t.topology_key)
+            for j, hj in enumerate(state.hosts)
+            if host_ok_static(state, req, j)
+        }
         floor = min((counts[x] for x in eligible), default=0)
         mine = counts.get(domain(h, t.topology_key), 0) + int(t.selector.matches(vm.labels))
         if mine - floor > t.max_skew:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
-from placement_fleets import scenario
-from placement_helpers import objective, violations
-
 from novacron.placement.engine import Scheduler
 from novacron.placement.state import FleetState
 from novacron.placement.types import DecisionStatus, PlacementRequest
+from placement_fleets import scenario
+from placement_helpers import objective, violations
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
