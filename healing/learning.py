@@ -77,7 +77,9 @@ class ThompsonLadder:
         prior_failures: float = 1.0,
         budgets: Mapping[Rung, float] = RUNG_BUDGET_S,
         prior_duration_weight: float = 1.0,
+        order_ratio: float = 2.0,
     ) -> None:
+        self.order_ratio = order_ratio
         self.rng = rng
         self.a0, self.b0 = prior_successes, prior_failures
         self.budgets = budgets
@@ -95,20 +97,26 @@ class ThompsonLadder:
             st.failures += 1
         st.duration_total_s += max(0.0, duration_s)
 
-    def expected_duration_s(self, failure: FailureClass, rung: Rung) -> float:
-        # Prior: a third of the budget, worth ``w0`` observations; failures count at the time
-        # they burnt, so a rung that times out a lot looks slow as well as unreliable.
+    def expected_duration_s(
+        self, failure: FailureClass, rung: Rung, prior_s: float | None = None
+    ) -> float:
+        # Prior worth ``w0`` observations; failures count at the time they burnt, so a rung
+        # that times out a lot looks slow as well as unreliable.
         st = self.stats(failure, rung)
-        prior = self.budgets[rung] / 3.0
+        prior = self.budgets[rung] / 3.0 if prior_s is None else prior_s
         return (prior * self.w0 + st.duration_total_s) / (self.w0 + st.trials)
 
     def rank(self, failure: FailureClass, rungs: Sequence[Rung]) -> RankedLadder:
         scored: list[tuple[float, int, RungScore]] = []
+        prior = 0.0
         for pos, rung in enumerate(rungs):
+            # The configured order is the prior: each later rung is assumed at least
+            # ``order_ratio`` times slower than the one before until outcomes say otherwise.
+            prior = max(self.budgets[rung] / 3.0, prior * self.order_ratio)
             st = self.stats(failure, rung)
             p = self.rng.betavariate(self.a0 + st.successes, self.b0 + st.failures)
-            s = RungScore(rung, p, self.expected_duration_s(failure, rung), st.successes,
-                          st.failures)
+            s = RungScore(rung, p, self.expected_duration_s(failure, rung, prior),
+                          st.successes, st.failures)
             scored.append((-s.score, pos, s))
         scored.sort(key=lambda t: (t[0], t[1]))
         return RankedLadder(tuple(s.rung for _, _, s in scored), tuple(s for _, _, s in scored))

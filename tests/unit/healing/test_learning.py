@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from healing_fleet import Fleet, plans, t
 from novacron.healing.diagnosis import FailureClass
@@ -70,3 +71,12 @@ def test_healer_outcomes_change_the_first_rung_and_the_explanation() -> None:
     assert p.rung == Rung.COLD_MIGRATE
     assert "cold_migrate first for vm_crashed" in p.explanation
     assert "Thompson" in p.explanation
+
+
+def test_configured_order_is_the_prior_for_every_class() -> None:
+    learner = ThompsonLadder(random.Random(11))
+    for failure, ladder in DEFAULT_LADDERS.items():
+        if not ladder:
+            continue
+        firsts = Counter(learner.rank(failure, ladder).order[0] for _ in range(200))
+        assert firsts[ladder[0]] >= 180, (failure, firsts)  # Thompson still explores a little
