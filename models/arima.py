@@ -1,9 +1,10 @@
 """ARIMA with daily Fourier terms (dynamic harmonic regression), statsmodels SARIMAX.
 
 A seasonal ARIMA with a 288- or 1,440-step season is far too slow to fit, so daily
-seasonality enters as K sine/cosine pairs of the time of day (regression with ARIMA
-errors, FPP3 §10.5); K = 0 competes in the same AIC grid, so seasonality is used only where
-it pays. The differencing order comes from a KPSS test (as auto.arima does) so that AIC
+seasonality enters as K sine/cosine pairs of the time of day (harmonic regression with
+ARIMA errors, FPP3 §10.5, fitted in two stages); K = 0 competes in the same AIC grid, so
+seasonality is used only where it pays. The differencing order comes from a KPSS test (as
+auto.arima does) so that AIC
 compares models on the same data. ``update`` filters new points forward with the fitted
 parameters (``extend``): no re-estimation.
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from statsmodels.tsa.statespace.sarimax import SARIMAX
+from statsmodels.tsa.arima.model import ARIMA
 from statsmodels.tsa.stattools import kpss
 
 from .base import DAY_S, FloatArray, Forecast, HistoryForecaster, Interval
@@ -78,11 +79,14 @@ class ArimaForecaster(HistoryForecaster):
         self.period_s = period_s
         self.maxiter = maxiter
         self._res: Any = None
+        self._beta: FloatArray = np.zeros(0)
         self.chosen_order: Order = (0, 0, 0)
         self.chosen_fourier = 0
 
-    def _exog(self, start_index: int, count: int, k: int) -> FloatArray | None:
-        return fourier_terms(self.times(start_index, count), k, self.period_s)
+    def _seasonal(self, start_index: int, count: int) -> FloatArray:
+        """The fitted daily Fourier component at ``count`` grid points."""
+        x = fourier_terms(self.times(start_index, count), self.chosen_fourier, self.period_s)
+        return np.zeros(count) if x is None else np.asarray(x @ self._beta, dtype=np.float64)
 
     def _fourier_options(self, n: int) -> tuple[int, ...]:
         if self.fourier is not None:
@@ -91,33 +95,51 @@ class ArimaForecaster(HistoryForecaster):
         per_day = DAY_S / self._step_s
         return tuple(k for k in self.fourier_grid if k == 0 or n >= per_day)
 
-    def _fit_one(self, y: FloatArray, exog: FloatArray | None, order: Order) -> Any:
-        trend = self.trend if self.trend is not None else ("c" if order[1] == 0 else "n")
-        model = SARIMAX(y, exog=exog, order=order, trend=trend, concentrate_scale=True)
+    def _trend(self, order: Order) -> str:
+        return self.trend if self.trend is not None else ("c" if order[1] == 0 else "n")
+
+    def _fit_one(self, y: FloatArray, order: Order) -> Any:
+        model = ARIMA(y, order=order, trend=self._trend(order))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter on flat or tiny series
-            return model.fit(disp=False, maxiter=self.maxiter)
+            try:
+                # Exact Gaussian MLE through the innovations algorithm: the same optimum as
+                # the Kalman-filter MLE here, ~5-10x faster on long series.
+                return model.fit(method="innovations_mle")
+            except (ValueError, np.linalg.LinAlgError):
+                return model.fit(method_kwargs={"maxiter": self.maxiter})
 
     def _fit(self) -> None:
         n_all = self._y.size
         n = min(n_all, self.max_fit_points)
         y = self._y[-n:]
         first = n_all - n
-        ks = self._fourier_options(n)
-        d = self.order[1] if self.order is not None else choose_d(y, self._exog(first, n, max(ks)))
-        # Two stages keep the grid cheap: the seasonal terms are chosen with a plain AR(1)
-        # error, then the ARMA orders with those terms fixed.
+        # Two stages keep the search cheap (the optimiser's numerical gradient costs one
+        # filter pass per parameter): the Fourier coefficients by least squares, then the
+        # ARMA orders on the remainder. The AIC of each K adds 2 per Fourier coefficient.
+        remainders: dict[int, tuple[FloatArray, FloatArray]] = {}
+        t = self.times(first, n)
+        for k in self._fourier_options(n):
+            x = fourier_terms(t, k, self.period_s)
+            if x is None:
+                remainders[k] = (y, np.zeros(0))
+                continue
+            design = np.column_stack([np.ones(n), x])
+            beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+            remainders[k] = (y - x @ beta[1:], beta[1:])
+        kmax = max(remainders)
+        d = self.order[1] if self.order is not None else choose_d(remainders[kmax][0], None)
         probe: Order = self.order if self.order is not None else (1, d, 0)
-        best = self._best(y, first, [(probe, k) for k in ks])
+        best = self._best(remainders, [(probe, k) for k in remainders])
         if self.order is None:
             k = best[3]
-            best = self._best(y, first, [((p, d, q), k) for p, q in self.pq_grid], best)
+            best = self._best(remainders, [((p, d, q), k) for p, q in self.pq_grid], best)
         _, self._res, self.chosen_order, self.chosen_fourier = best
+        self._beta = remainders[self.chosen_fourier][1]
 
     def _best(
         self,
-        y: FloatArray,
-        first: int,
+        remainders: dict[int, tuple[FloatArray, FloatArray]],
         candidates: Sequence[tuple[Order, int]],
         best: tuple[float, Any, Order, int] | None = None,
     ) -> tuple[float, Any, Order, int]:
@@ -125,10 +147,10 @@ class ArimaForecaster(HistoryForecaster):
             if best is not None and best[2] == order and best[3] == k:
                 continue
             try:
-                res = self._fit_one(y, self._exog(first, y.size, k), order)
+                res = self._fit_one(remainders[k][0], order)
             except (np.linalg.LinAlgError, ValueError):
                 continue
-            aic = float(res.aic) if np.isfinite(res.aic) else np.inf
+            aic = float(res.aic) + 4.0 * k if np.isfinite(res.aic) else np.inf
             if best is None or aic < best[0]:
                 best = (aic, res, order, k)
         if best is None:
@@ -136,15 +158,14 @@ class ArimaForecaster(HistoryForecaster):
         return best
 
     def _update(self, new: FloatArray, old_n: int) -> None:
-        exog = self._exog(old_n, new.size, self.chosen_fourier)
-        self._res = self._res.extend(new, exog=exog)
+        self._res = self._res.extend(new - self._seasonal(old_n, new.size))
 
     def _predict(self, horizon: int, levels: tuple[float, ...]) -> Forecast:
-        exog = self._exog(self._y.size, horizon, self.chosen_fourier)
-        fc = self._res.get_forecast(horizon, exog=exog)
-        point = np.asarray(fc.predicted_mean, dtype=np.float64)
+        seasonal = self._seasonal(self._y.size, horizon)
+        fc = self._res.get_forecast(horizon)
+        point = np.asarray(fc.predicted_mean, dtype=np.float64) + seasonal
         intervals: dict[float, Interval] = {}
         for lv in levels:
             ci = np.asarray(fc.conf_int(alpha=1.0 - lv), dtype=np.float64)
-            intervals[lv] = Interval(lv, ci[:, 0], ci[:, 1])
+            intervals[lv] = Interval(lv, ci[:, 0] + seasonal, ci[:, 1] + seasonal)
         return Forecast(self.name, point, intervals)

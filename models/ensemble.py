@@ -6,9 +6,10 @@ member forecasts ``horizon`` steps, and then takes the next observations through
 ``update`` (no refit). That backtest gives, per series:
 
 * member weights per horizon step, inverse to each member's recent MAE at that step
-  (``inverse_error``); the alternatives ``stacking`` (non-negative least squares of the
-  actuals on the member paths), ``equal`` and ``best`` (the single best member per step)
-  are computed from the same backtest, so the benchmark can say which wins;
+  (``inverse_error``, or its square ``inverse_mse``); the alternatives ``stacking``
+  (non-negative least squares of the actuals on the member paths), ``equal`` and ``best``
+  (the single best member per step) are computed from the same backtest, so the
+  benchmark can say which wins;
 * the combined path's residuals, from which split-conformal intervals are built: each
   step's residuals are scaled by that step's typical error (locally adaptive conformal,
   Lei et al. 2018), pooled over steps and origins, and the signed quantiles of the scaled
@@ -40,7 +41,7 @@ from .base import (
 )
 from .registry import create
 
-WEIGHTINGS: tuple[str, ...] = ("inverse_error", "stacking", "equal", "best")
+WEIGHTINGS: tuple[str, ...] = ("inverse_error", "inverse_mse", "stacking", "equal", "best")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,8 @@ class EnsembleForecaster(HistoryForecaster):
         #: the last predict's member forecasts and alternative weightings, by name
         self.last_components: dict[str, Forecast] = {}
         self.calibrated = False
+        #: how often each member returned a non-finite path (replaced by the last value)
+        self.member_failures: dict[str, int] = {}
 
     @property
     def member_names(self) -> tuple[str, ...]:
@@ -187,7 +190,9 @@ class EnsembleForecaster(HistoryForecaster):
         n, hz = self._y.size, self.horizon
         while self._pos < n:
             if self._pos == self._next_origin:
-                paths = np.stack([m.predict(hz, (0.8,)).point for m in self.members.values()])
+                paths = self._safe(
+                    {name: m.predict(hz, (0.8,)) for name, m in self.members.items()}
+                )
                 self._pending.append((self._pos, paths))
                 self._next_origin += self._stride
             stop = min(self._next_origin, n)
@@ -214,9 +219,11 @@ class EnsembleForecaster(HistoryForecaster):
         err = np.mean(np.abs(fcst - actual[None]), axis=1)  # (members, horizon)
         err = _smooth(err, smooth)
         err = np.maximum(err, 1e-12 + 1e-9 * float(np.mean(np.abs(actual))))
-        inv = 1.0 / err
+        inv, inv2 = 1.0 / err, 1.0 / err**2
         weights: dict[str, FloatArray] = {
             "inverse_error": inv / inv.sum(axis=0, keepdims=True),
+            # Squared: concentrates weight on the clearly better members (Bates & Granger).
+            "inverse_mse": inv2 / inv2.sum(axis=0, keepdims=True),
             "equal": np.full((n_m, hz), 1.0 / n_m),
             "best": (err == err.min(axis=0, keepdims=True)).astype(np.float64),
         }
@@ -234,9 +241,21 @@ class EnsembleForecaster(HistoryForecaster):
     def _update(self, new: FloatArray, old_n: int) -> None:
         self._advance()
 
+    def _safe(self, forecasts: dict[str, Forecast]) -> FloatArray:
+        """Member paths, with a non-finite one (a diverged fit) replaced by the last value
+        so one broken member cannot poison the combination; failures are counted."""
+        rows = []
+        for name, f in forecasts.items():
+            if np.all(np.isfinite(f.point)):
+                rows.append(f.point)
+            else:
+                self.member_failures[name] = self.member_failures.get(name, 0) + 1
+                rows.append(np.full(f.point.size, self._y[-1]))
+        return np.stack(rows)
+
     def _predict(self, horizon: int, levels: tuple[float, ...]) -> Forecast:
         forecasts = {name: m.predict(horizon, levels) for name, m in self.members.items()}
-        paths = np.stack([f.point for f in forecasts.values()])
+        paths = self._safe(forecasts)
         components: dict[str, Forecast] = dict(forecasts)
         result: Forecast | None = None
         for wname, comb in self.combiners.items():
