@@ -381,6 +381,9 @@ class Healer:
             and h.host_id not in (avoid or ())
             and (h.zone != zone) == want_other_zone
             and self._free(h.host_id) >= (vm.size if need is None else need)
+            # spread moves: a host at its move limit is skipped rather than waited for
+            and (need == 0 or rung not in MOVES
+                 or self.breaker.in_flight(h.host_id) < self.s.breakers.max_migrations_per_host)
         ]
         if not candidates:
             return None

@@ -236,3 +236,12 @@ def test_every_start_elsewhere_carries_a_fence_proof() -> None:
     for p in f.healer.plans.values():
         if p.rung in STARTS_ELSEWHERE:
             assert p.fence is not None and p.fence.fenced
+
+
+def test_evacuation_spreads_over_targets_below_the_per_host_limit() -> None:
+    settings = HealerSettings(breakers=BreakerSettings(max_migrations_per_host=1))
+    f = Fleet(hosts=4, vms_per_host=3, settings=settings)
+    f.run(2)
+    f.dead.add("h0")
+    ps = plans(f.run(25))
+    assert len(ps) == 3 and len({p.target_host for p in ps}) == 3
