@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from bench._common import write_results
 from novacron.placement.optimizer import (
     BinProblem,
     greedy,
@@ -21,6 +19,8 @@ from novacron.placement.optimizer import (
     solve_lns,
     violations,
 )
+
+from bench._common import write_results
 
 DATA = (
     Path(__file__).resolve().parents[2]

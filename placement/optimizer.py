@@ -160,6 +160,75 @@ def _put(
         taken.add((int(problem.group[i]), b))
 
 
+def fast_moves(problem: BinProblem, assign: I64) -> I64:
+    """Cheap vectorised moves, repeated until none helps: (1) move a bin's whole content to a
+    cheaper empty bin that holds it; (2) empty a bin into the slack of other open bins
+    (best fit, largest item first). Used only without a move budget, where every move is
+    free and only host-hours count."""
+    if problem.initial is not None and (problem.max_moves is not None or problem.move_weight):
+        return assign
+    assign = assign.copy()
+    scale = np.maximum(problem.capacity.max(axis=0), 1).astype(np.float64)
+    changed = True
+    while changed:
+        changed = False
+        ld = load(problem, assign)
+        used = np.zeros(problem.n_bins, dtype=bool)
+        used[assign] = True
+        fill = (ld / scale).sum(axis=1) + 1e-9
+        for b in np.argsort(-(problem.cost / fill) * used):
+            b = int(b)
+            if not used[b]:
+                continue
+            items = np.flatnonzero(assign == b)
+            # (1) a cheaper empty bin big enough for everything on b
+            ok = ~used & (problem.capacity >= ld[b]).all(axis=1) & (problem.cost < problem.cost[b])
+            if problem.allowed is not None:
+                ok &= problem.allowed[items].all(axis=0)
+            if ok.any():
+                c = int(np.flatnonzero(ok)[np.argmin(problem.cost[ok])])
+                assign[items] = c
+                ld[c], ld[b] = ld[b], 0
+                used[c], used[b] = True, False
+                changed = True
+                continue
+            # (2) spread b's items over the other open bins
+            free = problem.capacity - ld
+            trial = {}
+            taken = set()
+            if problem.group is not None:
+                taken = {
+                    (int(problem.group[i]), int(assign[i]))
+                    for i in np.flatnonzero(problem.group >= 0)
+                }
+            for i in items[np.argsort(-(problem.demand[items] / scale).sum(axis=1))]:
+                i = int(i)
+                fits = used & (free >= problem.demand[i]).all(axis=1)
+                fits[b] = False
+                if problem.allowed is not None:
+                    fits &= problem.allowed[i]
+                if problem.group is not None and problem.group[i] >= 0:
+                    for c in np.flatnonzero(fits):
+                        if (int(problem.group[i]), int(c)) in taken:
+                            fits[c] = False
+                if not fits.any():
+                    break
+                cand = np.flatnonzero(fits)
+                c = int(cand[np.argmin(((free[cand] - problem.demand[i]) / scale).sum(axis=1))])
+                free[c] -= problem.demand[i]
+                trial[i] = c
+                if problem.group is not None and problem.group[i] >= 0:
+                    taken.add((int(problem.group[i]), c))
+            else:
+                for i, c in trial.items():
+                    assign[i] = c
+                ld = problem.capacity - free
+                ld[b] = 0
+                used[b] = False
+                changed = True
+    return assign
+
+
 def solve_exact(
     problem: BinProblem, time_limit: float, hint: I64 | None = None, workers: int = 1
 ) -> Solution:
@@ -198,6 +267,7 @@ def _solve_sub(
     hint: I64 | None,
     time_limit: float,
     workers: int,
+    improve_only: bool = False,
 ) -> NDArray[np.int64] | None:
     """Re-assign `items` among `bins`; bins already open for other items (`paid`) cost nothing
     more; `fixed_load` is what stays on each bin. Returns the bins chosen, or None."""
@@ -265,12 +335,17 @@ def _solve_sub(
         if problem.max_moves is not None:
             m.Add(sum(moved) <= problem.max_moves - fixed_moves)
     m.Minimize(sum(obj))
-    if hint is not None:
-        for (i, b), v in x.items():
-            m.AddHint(v, int(hint[i] == b))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = workers
+    if hint is not None:
+        for (i, b), v in x.items():
+            m.AddHint(v, int(hint[i] == b))
+        if improve_only:
+            # Ask only for a strictly better sub-assignment and take the first one found:
+            # many quick steps beat a few steps spent proving optimality.
+            m.Add(sum(obj) <= _sub_value(problem, items, bins, paid, hint) - 1)
+            solver.parameters.stop_after_first_solution = True
     st = solver.Solve(m)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -285,13 +360,30 @@ def _solve_sub(
     return out
 
 
+def _sub_value(
+    problem: BinProblem,
+    items: NDArray[np.int64],
+    bins: NDArray[np.int64],
+    paid: NDArray[np.bool_],
+    hint: I64,
+) -> int:
+    """The sub-problem objective of the current assignment (the value to beat)."""
+    chosen = np.unique(hint[items])
+    val = int(problem.cost[[int(b) for b in chosen if not paid[b]]].sum())
+    if problem.initial is not None and problem.move_weight:
+        home = problem.initial[items]
+        val += problem.move_weight * int(((hint[items] != home) & (home >= 0)).sum())
+    return val
+
+
 def solve_lns(
     problem: BinProblem,
     time_limit: float,
     seed: int = 0,
     start: I64 | None = None,
-    sub_time: float = 0.6,
+    sub_time: float = 0.12,
     target: int | None = None,
+    improve_only: bool = True,
 ) -> Solution:
     """Greedy start, then LNS steps until `time_limit` seconds (or `target` reached)."""
     t0 = time.perf_counter()
@@ -302,12 +394,12 @@ def solve_lns(
         exact = solve_exact(problem, max(time_limit / 2, 1.0), hint=None)
         if exact.feasible:
             assign = exact.assign
-    best = objective(problem, assign)
-    sol = Solution(
-        assign, best, not violations(problem, assign), [(time.perf_counter() - t0, best)]
-    )
+    sol = Solution(assign, objective(problem, assign), not violations(problem, assign))
     if not sol.feasible:
         return sol
+    assign = fast_moves(problem, assign)
+    best = objective(problem, assign)
+    sol.history.append((time.perf_counter() - t0, best))
     n_bins = problem.n_bins
     scale = np.maximum(problem.capacity.max(axis=0), 1).astype(np.float64)
     k_used = 6
@@ -321,13 +413,15 @@ def solve_lns(
         # Expensive for what they hold: cost per unit of normalised load, sampled by weight.
         fill = (ld[used_idx] / scale).sum(axis=1) + 1e-9
         w = problem.cost[used_idx] / fill + 1e-9
+        if rng.random() < 0.5:  # half the steps: uniform, so every bin gets revisited
+            w = np.ones(used_idx.size)
         k = min(int(rng.integers(max(k_used // 2, 2), k_used + 2)), used_idx.size)
         pick = rng.choice(used_idx, size=k, replace=False, p=w / w.sum())
         extra_free = np.empty(0, dtype=np.int64)
         if free_idx.size:
             cap_n = (problem.capacity[free_idx] / scale).sum(axis=1)
             wf = cap_n / np.maximum(problem.cost[free_idx], 1)
-            kf = min(int(rng.integers(0, 6)), free_idx.size)
+            kf = min(int(rng.integers(0, 9)), free_idx.size)
             if kf:
                 extra_free = rng.choice(free_idx, size=kf, replace=False, p=wf / wf.sum())
         rest = np.setdiff1d(used_idx, pick)
@@ -352,7 +446,17 @@ def solve_lns(
         if problem.initial is not None:
             fixed_moves = int(((assign != problem.initial) & stay & (problem.initial >= 0)).sum())
         res = _solve_sub(
-            problem, items, bins, fixed_load, paid, fixed_moves, fixed_groups, assign, sub_time, 1
+            problem,
+            items,
+            bins,
+            fixed_load,
+            paid,
+            fixed_moves,
+            fixed_groups,
+            assign,
+            sub_time,
+            1,
+            improve_only,
         )
         sol.steps += 1
         if res is not None:
