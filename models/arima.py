@@ -80,8 +80,16 @@ class ArimaForecaster(HistoryForecaster):
         self.maxiter = maxiter
         self._res: Any = None
         self._beta: FloatArray = np.zeros(0)
+        self._flat = False
         self.chosen_order: Order = (0, 0, 0)
         self.chosen_fourier = 0
+
+    @property
+    def params(self) -> dict[str, float]:
+        """The fitted ARIMA parameters by statsmodels name (the Fourier part is separate)."""
+        self._require_fitted()
+        names = self._res.model.param_names
+        return {n: float(v) for n, v in zip(names, np.asarray(self._res.params), strict=True)}
 
     def _seasonal(self, start_index: int, count: int) -> FloatArray:
         """The fitted daily Fourier component at ``count`` grid points."""
@@ -106,7 +114,7 @@ class ArimaForecaster(HistoryForecaster):
                 # Exact Gaussian MLE through the innovations algorithm: the same optimum as
                 # the Kalman-filter MLE here, ~5-10x faster on long series.
                 return model.fit(method="innovations_mle")
-            except (ValueError, np.linalg.LinAlgError):
+            except (ValueError, ZeroDivisionError, np.linalg.LinAlgError):
                 return model.fit(method_kwargs={"maxiter": self.maxiter})
 
     def _fit(self) -> None:
@@ -114,6 +122,10 @@ class ArimaForecaster(HistoryForecaster):
         n = min(n_all, self.max_fit_points)
         y = self._y[-n:]
         first = n_all - n
+        self._flat = bool(np.ptp(y) == 0.0)
+        if self._flat:  # nothing to estimate: the forecast is the constant itself
+            self.chosen_order, self.chosen_fourier, self._res = (0, 0, 0), 0, None
+            return
         # Two stages keep the search cheap (the optimiser's numerical gradient costs one
         # filter pass per parameter): the Fourier coefficients by least squares, then the
         # ARMA orders on the remainder. The AIC of each K adds 2 per Fourier coefficient.
@@ -158,9 +170,15 @@ class ArimaForecaster(HistoryForecaster):
         return best
 
     def _update(self, new: FloatArray, old_n: int) -> None:
+        if self._flat:
+            self._fit()  # cheap while flat; a real fit once the series moves
+            return
         self._res = self._res.extend(new - self._seasonal(old_n, new.size))
 
     def _predict(self, horizon: int, levels: tuple[float, ...]) -> Forecast:
+        if self._flat:
+            point = np.full(horizon, self._y[-1])
+            return Forecast(self.name, point, {lv: Interval(lv, point, point) for lv in levels})
         seasonal = self._seasonal(self._y.size, horizon)
         fc = self._res.get_forecast(horizon)
         point = np.asarray(fc.predicted_mean, dtype=np.float64) + seasonal

@@ -10,6 +10,9 @@ sampled intervals cost ~100× more and the ensemble recalibrates intervals anywa
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,15 @@ def _quiet() -> None:
     get_logger()
     for noisy in ("cmdstanpy", "prophet", "prophet.plot"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def _prophet_quiet() -> Iterator[None]:
+    # Prophet 1.5 still calls pandas APIs that pandas 3 deprecates; not ours to fix.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="prophet")
+        warnings.filterwarnings("ignore", category=FutureWarning, module="prophet")
+        yield
 
 
 def _stan_init(model: Any) -> dict[str, Any]:
@@ -70,6 +82,10 @@ class ProphetForecaster(HistoryForecaster):
         return pd.DataFrame({"ds": pd.to_datetime(self.times(start_index, count), unit="s")})
 
     def _fit(self) -> None:
+        with _prophet_quiet():
+            self._fit_quiet()
+
+    def _fit_quiet(self) -> None:
         from prophet import Prophet  # heavy import (cmdstanpy), only when used
 
         _quiet()
@@ -124,9 +140,9 @@ class ProphetForecaster(HistoryForecaster):
         end = start_index + count
         if not (self._cache_from <= start_index and end <= self._cache_from + self._cache.size):
             block = max(count, round(DAY_S / self._step_s))
-            self._cache = np.asarray(
-                self._model.predict(self._frame(start_index, block))["yhat"], dtype=np.float64
-            )
+            with _prophet_quiet():
+                yhat = self._model.predict(self._frame(start_index, block))["yhat"]
+            self._cache = np.asarray(yhat, dtype=np.float64)
             self._cache_from = start_index
         lo = start_index - self._cache_from
         return self._cache[lo : lo + count]
