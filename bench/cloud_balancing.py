@@ -84,6 +84,24 @@ def load_set(path: Path) -> BinProblem:
     )
 
 
+def check(path: Path, assign: list[int]) -> tuple[int, int]:
+    """Independent OptaPlanner-style score from the raw JSON: (hard, soft)."""
+    doc = json.loads(path.read_text())
+    comps = doc["computerList"]
+    use: dict[int, list[int]] = {}
+    for proc, k in zip(doc["processList"], assign, strict=True):
+        u = use.setdefault(k, [0, 0, 0])
+        u[0] += proc["requiredCpuPower"]
+        u[1] += proc["requiredMemory"]
+        u[2] += proc["requiredNetworkBandwidth"]
+    hard = 0
+    for k, u in use.items():
+        c = comps[k]
+        for got, cap in zip(u, (c["cpuPower"], c["memory"], c["networkBandwidth"]), strict=True):
+            hard -= max(0, got - cap)
+    return hard, -sum(comps[k]["cost"] for k in use)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DATA)
@@ -107,6 +125,9 @@ def main() -> None:
             sol = solve_lns(prob, limit, seed=args.seed, target=LOWER[name])
         secs = time.perf_counter() - t
         bad = violations(prob, sol.assign)
+        hard, soft = check(args.data / f"{name}.json", [int(k) for k in sol.assign])
+        if hard != 0 or -soft != sol.objective:
+            bad.append(f"independent check: {hard}hard/{soft}soft")
         feasible_all &= not bad
         gap = 100.0 * (sol.objective - BEST[name]) / BEST[name]
         gaps.append(gap)
@@ -120,8 +141,9 @@ def main() -> None:
         )
         figures[f"greedy_cost_{key}"] = greedy_cost
         print(
-            f"{name}: cost {sol.objective} (greedy {greedy_cost}, best known {BEST[name]}, gap {gap:+.2f}%), "
-            f"{'feasible' if not bad else 'INFEASIBLE: ' + '; '.join(bad)}, {secs:.1f} s, {sol.steps} LNS steps",
+            f"{name}: cost {sol.objective} (greedy {greedy_cost}, best known {BEST[name]}, "
+            f"gap {gap:+.2f}%), {'feasible' if not bad else 'INFEASIBLE: ' + '; '.join(bad)}, "
+            f"{secs:.1f} s, {sol.steps} LNS steps",
             flush=True,
         )
     figures["max_gap_to_reference_pct"] = round(max(gaps), 3)

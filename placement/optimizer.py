@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -117,8 +118,8 @@ def greedy(problem: BinProblem) -> I64:
             if b >= 0 and _can(problem, i, b, free, taken):
                 _put(problem, i, b, assign, free, taken)
                 opened[b] = True
-    for i in np.argsort(-size, kind="stable"):
-        i = int(i)
+    for i_ in np.argsort(-size, kind="stable"):
+        i = int(i_)
         if assign[i] >= 0:
             continue
         fits = (free >= problem.demand[i]).all(axis=1)
@@ -126,9 +127,9 @@ def greedy(problem: BinProblem) -> I64:
             fits &= problem.allowed[i]
         if problem.group is not None and problem.group[i] >= 0:
             g = int(problem.group[i])
-            for b in np.flatnonzero(fits):
-                if (g, int(b)) in taken:
-                    fits[b] = False
+            for bb in np.flatnonzero(fits):
+                if (g, int(bb)) in taken:
+                    fits[bb] = False
         cand = np.flatnonzero(fits & opened)
         if cand.size:  # best fit among open bins: least normalised slack left
             slack = ((free[cand] - problem.demand[i]) / scale).sum(axis=1)
@@ -201,16 +202,16 @@ def fast_moves(problem: BinProblem, assign: I64) -> I64:
                     (int(problem.group[i]), int(assign[i]))
                     for i in np.flatnonzero(problem.group >= 0)
                 }
-            for i in items[np.argsort(-(problem.demand[items] / scale).sum(axis=1))]:
-                i = int(i)
+            for i_ in items[np.argsort(-(problem.demand[items] / scale).sum(axis=1))]:
+                i = int(i_)
                 fits = used & (free >= problem.demand[i]).all(axis=1)
                 fits[b] = False
                 if problem.allowed is not None:
                     fits &= problem.allowed[i]
                 if problem.group is not None and problem.group[i] >= 0:
-                    for c in np.flatnonzero(fits):
-                        if (int(problem.group[i]), int(c)) in taken:
-                            fits[c] = False
+                    for cc in np.flatnonzero(fits):
+                        if (int(problem.group[i]), int(cc)) in taken:
+                            fits[cc] = False
                 if not fits.any():
                     break
                 cand = np.flatnonzero(fits)
@@ -274,8 +275,8 @@ def _solve_sub(
     m = cp_model.CpModel()
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     col: dict[int, list[tuple[int, cp_model.IntVar]]] = {int(b): [] for b in bins}
-    for i in items:
-        i = int(i)
+    for i_ in items:
+        i = int(i_)
         row = []
         for b in bins:
             b = int(b)
@@ -285,13 +286,13 @@ def _solve_sub(
                 continue
             if problem.group is not None and (int(problem.group[i]), b) in fixed_groups:
                 continue
-            v = m.NewBoolVar("")
+            v = m.new_bool_var("")
             x[i, b] = v
             row.append(v)
             col[b].append((i, v))
         if not row:
             return None
-        m.AddExactlyOne(row)
+        m.add_exactly_one(row)
     obj = []
     for b in bins:
         b = int(b)
@@ -301,17 +302,17 @@ def _solve_sub(
         if paid[b]:
             y = None
         else:
-            y = m.NewBoolVar("")
+            y = m.new_bool_var("")
             obj.append(int(problem.cost[b]) * y)
         for r in range(problem.capacity.shape[1]):
             terms = [(int(problem.demand[i, r]), v) for i, v in col[b] if problem.demand[i, r]]
             if not terms:
                 continue
             lhs = sum(c * v for c, v in terms)
-            m.Add(lhs <= int(free[r]) * y if y is not None else lhs <= int(free[r]))
+            m.add(lhs <= int(free[r]) * y if y is not None else lhs <= int(free[r]))
         if y is not None:
             for _, v in col[b]:
-                m.AddImplication(v, y)
+                m.add_implication(v, y)
         if problem.group is not None:
             by_group: dict[int, list[cp_model.IntVar]] = {}
             for i, v in col[b]:
@@ -320,11 +321,11 @@ def _solve_sub(
                     by_group.setdefault(g, []).append(v)
             for vs in by_group.values():
                 if len(vs) > 1:
-                    m.AddAtMostOne(vs)
+                    m.add_at_most_one(vs)
     if problem.initial is not None:
-        moved = []
-        for i in items:
-            i = int(i)
+        moved: list[Any] = []
+        for i_ in items:
+            i = int(i_)
             home = int(problem.initial[i])
             if home < 0:
                 continue
@@ -333,28 +334,28 @@ def _solve_sub(
         if problem.move_weight:
             obj.append(problem.move_weight * sum(moved))
         if problem.max_moves is not None:
-            m.Add(sum(moved) <= problem.max_moves - fixed_moves)
-    m.Minimize(sum(obj))
+            m.add(sum(moved) <= problem.max_moves - fixed_moves)
+    m.minimize(sum(obj))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = workers
     if hint is not None:
         for (i, b), v in x.items():
-            m.AddHint(v, int(hint[i] == b))
+            m.add_hint(v, int(hint[i] == b))
         if improve_only:
             # Ask only for a strictly better sub-assignment and take the first one found:
             # many quick steps beat a few steps spent proving optimality.
-            m.Add(sum(obj) <= _sub_value(problem, items, bins, paid, hint) - 1)
+            m.add(sum(obj) <= _sub_value(problem, items, bins, paid, hint) - 1)
             solver.parameters.stop_after_first_solution = True
-    st = solver.Solve(m)
+    st = solver.solve(m)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     out = np.empty(items.size, dtype=np.int64)
-    for k, i in enumerate(items):
-        i = int(i)
+    for k, i_ in enumerate(items):
+        i = int(i_)
         for b in bins:
-            v = x.get((i, int(b)))
-            if v is not None and solver.BooleanValue(v):
+            got = x.get((i, int(b)))
+            if got is not None and solver.boolean_value(got):
                 out[k] = int(b)
                 break
     return out
@@ -384,6 +385,7 @@ def solve_lns(
     sub_time: float = 0.12,
     target: int | None = None,
     improve_only: bool = True,
+    max_stall: int = 300,
 ) -> Solution:
     """Greedy start, then LNS steps until `time_limit` seconds (or `target` reached)."""
     t0 = time.perf_counter()
@@ -403,7 +405,11 @@ def solve_lns(
     n_bins = problem.n_bins
     scale = np.maximum(problem.capacity.max(axis=0), 1).astype(np.float64)
     k_used = 6
+    stall = 0
     while time.perf_counter() - t0 < time_limit and (target is None or best > target):
+        if stall >= max_stall and n_bins <= 16:
+            break  # the neighbourhoods already cover a small fleet: more steps cannot help
+        stall += 1
         ld = load(problem, assign)
         used = (ld > 0).any(axis=1) | np.isin(np.arange(n_bins), assign)
         used_idx = np.flatnonzero(used)
@@ -466,6 +472,7 @@ def solve_lns(
             improved = val < best
             if val <= best:  # accept sideways moves too: they diversify the search
                 if improved:
+                    stall = 0
                     sol.improved_steps += 1
                     sol.history.append((time.perf_counter() - t0, val))
                 assign, best = cand, val

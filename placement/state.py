@@ -263,7 +263,7 @@ class FleetState:
         dem = np.array([v.demand() for v, _ in floating], dtype=np.int64)
         np.add.at(self.used, idx, dem)
         self.free_t = np.ascontiguousarray((self.cap - self.used).T)
-        self.util_t = self.used[:, [CPU, MEM]].T * self.inv_cap_t
+        self.util_t = (self.used[:, [CPU, MEM]].T * self.inv_cap_t).astype(np.float64)
         np.add.at(self.vm_count, idx, 1)
         for v, h in floating:
             p = PlacedVM(vm=v, host=int(h), demand=v.demand(), cell_use=())

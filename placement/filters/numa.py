@@ -12,18 +12,18 @@ from ..types import CPU, MEM, NumaPolicy
 
 def cell_fits(ctx: CycleContext) -> NDArray[np.bool_]:
     """(cells, hosts): the VM fits in that cell's free CPUs and memory now."""
-    got = ctx.cache.get("numa_cell_fits")
+    got: NDArray[np.bool_] | None = ctx.cache.get("numa_cell_fits")
     if got is None:
         s, d = ctx.state, ctx.demand
         f = s.cell_free_t
         got = s.cell_valid_t & (f[0] >= d[CPU]) & (f[1] >= d[MEM])
         ctx.cache["numa_cell_fits"] = got
-    return got  # type: ignore[no-any-return]
+    return got
 
 
 def any_cell(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """OR over the (few) cells; a loop over contiguous rows beats a short-axis reduction."""
-    out = mask[0].copy()
+    out: NDArray[np.bool_] = mask[0].copy()
     for c in range(1, mask.shape[0]):
         out |= mask[c]
     return out
