@@ -220,8 +220,9 @@ class Healer:
         return self.tick(outcome.at)  # a duplicate report is a no-op: effects are idempotent
 
     def report_result(self, result: ActionResult) -> list[HealingAction]:
+        """The same as :meth:`report`, from the actuator's ActionResult event."""
         if result.status == ActionStatus.SKIPPED:
-            return []
+            return []  # not acted on (e.g. observe mode): the plan stays until its budget ends
         return self.report(RecoveryOutcome(result.decision_id,
                                            result.status == ActionStatus.SUCCEEDED,
                                            result.occurred_at, result.detail))
