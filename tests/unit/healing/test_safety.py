@@ -245,3 +245,11 @@ def test_evacuation_spreads_over_targets_below_the_per_host_limit() -> None:
     f.dead.add("h0")
     ps = plans(f.run(25))
     assert len(ps) == 3 and len({p.target_host for p in ps}) == 3
+
+
+def test_restart_order_is_priority_then_id() -> None:
+    from novacron.healing.safety import restart_order
+
+    f = Fleet(hosts=1, vms_per_host=3, priorities={"vm-h0-2": 5, "vm-h0-0": 1})
+    ordered = restart_order(f.healer.model.vms.values())
+    assert [v.vm_id for v in ordered] == ["vm-h0-2", "vm-h0-0", "vm-h0-1"]
