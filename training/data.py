@@ -44,12 +44,22 @@ class SeriesData:
 
 
 def to_grid(ts_s: np.ndarray, values: np.ndarray, step_s: float) -> tuple[float, FloatArray]:
-    """Average onto a regular ``step_s`` grid; fill gaps (linear up to a few steps)."""
-    s = pd.Series(np.asarray(values, dtype=np.float64), index=pd.to_datetime(ts_s, unit="s"))
-    s = s[~s.index.duplicated()].sort_index()
-    grid = s.resample(pd.Timedelta(seconds=step_s)).mean()
+    """Put samples on a ``step_s`` grid that starts at the first sample (nearest point, or
+    the bin mean for finer sources), then fill gaps: linearly up to a few
+    steps, longer ones held at the last value. Jittered sources (Bitbrains) snap cleanly."""
+    ts = np.asarray(ts_s, dtype=np.float64)
+    vals = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(ts) & np.isfinite(vals)
+    ts, vals = ts[keep], vals[keep]
+    order = np.argsort(ts, kind="stable")
+    ts, vals = ts[order], vals[order]
+    start = float(ts[0])
+    # A finer source is averaged per bin; a jittered one at the same step is snapped.
+    finer = ts.size > 1 and float(np.median(np.diff(ts))) < step_s / 2
+    pos = (ts - start) / step_s
+    idx = (np.floor(pos) if finer else np.rint(pos)).astype(np.int64)
+    grid = pd.Series(vals).groupby(idx).mean().reindex(np.arange(idx[-1] + 1))
     grid = grid.interpolate(limit=MAX_GAP_STEPS, limit_area="inside").ffill().bfill()
-    start = float(grid.index[0].timestamp())
     return start, grid.to_numpy(dtype=np.float64)
 
 
