@@ -138,7 +138,8 @@ class ArimaForecaster(HistoryForecaster):
                 continue
             design = np.column_stack([np.ones(n), x])
             beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-            remainders[k] = (y - x @ beta[1:], beta[1:])
+            coef = np.asarray(beta[1:], dtype=np.float64)
+            remainders[k] = (np.asarray(y - x @ coef, dtype=np.float64), coef)
         kmax = max(remainders)
         d = self.order[1] if self.order is not None else choose_d(remainders[kmax][0], None)
         probe: Order = self.order if self.order is not None else (1, d, 0)

@@ -49,7 +49,9 @@ class Decomposition:
     resid: NDArray[np.float64]
 
 
-def stl_decompose(values: Sequence[float], period: int, robust: bool = True) -> Decomposition:
+def stl_decompose(
+    values: Sequence[float] | NDArray[np.float64], period: int, robust: bool = True
+) -> Decomposition:
     """STL (Cleveland et al. 1990) into trend, seasonal and remainder.
 
     Robust by default so a burst lands in the remainder instead of bending the trend.
@@ -70,7 +72,7 @@ def stl_decompose(values: Sequence[float], period: int, robust: bool = True) -> 
     )
 
 
-def robust_zscores(values: Sequence[float]) -> NDArray[np.float64]:
+def robust_zscores(values: Sequence[float] | NDArray[np.float64]) -> NDArray[np.float64]:
     """|x - median| / (1.4826 · MAD): a z-score that a few outliers cannot inflate."""
     arr = np.asarray(values, dtype=float)
     med = float(np.median(arr))
@@ -81,7 +83,9 @@ def robust_zscores(values: Sequence[float]) -> NDArray[np.float64]:
     return np.abs(arr - med) / mad
 
 
-def anomaly_scores(values: Sequence[float], period: int | None = None) -> NDArray[np.float64]:
+def anomaly_scores(
+    values: Sequence[float] | NDArray[np.float64], period: int | None = None
+) -> NDArray[np.float64]:
     """Per-point anomaly score: robust z-score of the STL remainder (of the raw values when
     the window holds under two periods, or no period is given)."""
     arr = np.asarray(values, dtype=float)
@@ -92,6 +96,8 @@ def anomaly_scores(values: Sequence[float], period: int | None = None) -> NDArra
     return robust_zscores(arr)
 
 
-def anomaly_score(values: Sequence[float], period: int | None = None) -> float:
+def anomaly_score(
+    values: Sequence[float] | NDArray[np.float64], period: int | None = None
+) -> float:
     """The anomaly score of the newest value in the window (what a stream agent emits)."""
     return float(anomaly_scores(values, period)[-1])

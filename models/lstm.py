@@ -57,7 +57,7 @@ class LSTMConfig:
 def series_scale(y: FloatArray, points: int) -> float:
     """The per-series spread used to normalise, floored so flat series do not blow up."""
     tail = y[-points:]
-    return float(max(np.std(tail), 1e-3 * abs(float(np.mean(tail))), 1e-6))
+    return max(float(np.std(tail)), 1e-3 * abs(float(np.mean(tail))), 1e-6)
 
 
 class _Net(nn.Module):
@@ -127,7 +127,7 @@ class GlobalLSTM:
         if raw.size < cfg.context:  # short history: pad with its first value
             raw = np.concatenate([np.full(cfg.context - raw.size, raw[0]), raw])
         level = float(np.mean(raw))
-        t_ctx = start_s + (np.arange(origin - cfg.context, origin)) * self.step_s
+        t_ctx = start_s + np.arange(origin - cfg.context, origin, dtype=np.float64) * self.step_s
         ctx = np.empty((cfg.context, 3))
         ctx[:, 0] = np.clip((raw - level) / scale, -_CLIP, _CLIP)
         ctx[:, 1:] = self._phase(t_ctx)
