@@ -339,6 +339,7 @@ def _solve_sub(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = workers
+    solver.parameters.cp_model_presolve = False
     if hint is not None:
         for (i, b), v in x.items():
             m.add_hint(v, int(hint[i] == b))
