@@ -71,17 +71,17 @@ class Scheduler:
         weights = weights_for(ctx.request.strategy, ctx.request.preferences)
         names: list[str] = []
         ws: list[float] = []
-        rows: list[NDArray[np.float64]] = []
+        raw = np.empty((len(weights), hosts.size))
         for name, w in weights.items():
             s = self.scorers[name].score(ctx, hosts)
             if s is None:
                 continue
+            raw[len(names)] = s
             names.append(name)
             ws.append(w)
-            rows.append(np.asarray(s, dtype=np.float64))
-        raw = np.stack(rows) if rows else np.zeros((0, hosts.size))
+        raw = raw[: len(names)]
         wv = np.asarray(ws, dtype=np.float64)
-        totals = wv @ raw if rows else np.zeros(hosts.size)
+        totals = wv @ raw if names else np.zeros(hosts.size)
         return Scored(hosts, tuple(names), wv, raw, totals)
 
     # -- decisions ---------------------------------------------------------------------------

@@ -136,7 +136,8 @@ class FleetState:
         self.counters: dict[LabelSelector, DomainCounts] = {}
         # Indexes so neither building a counter nor updating counters scans everything:
         # VMs by label pair, and registered selectors by one of their label pairs.
-        self.vms_by_label: dict[tuple[str, str], set[str]] = {}
+        self.vms_by_label: dict[tuple[str, str], dict[str, int]] = {}  # pair -> vm -> host
+        self.pinned: set[str] = set()  # VMs holding NUMA cells
         self.selectors_by_label: dict[tuple[str, str], list[LabelSelector]] = {}
         self.match_all: list[LabelSelector] = []
 
@@ -167,26 +168,25 @@ class FleetState:
             )
             if selector.match_labels:
                 pair = selector.match_labels[0]
-                ids: set[str] | dict[str, PlacedVM] = self.vms_by_label.get(pair, set())
+                hosts_of = self.vms_by_label.get(pair, {})
                 self.selectors_by_label.setdefault(pair, []).append(selector)
             else:
-                ids = self.vms
+                hosts_of = {v: p.host for v, p in self.vms.items()}
                 self.match_all.append(selector)
-            vms = (self.vms[i] for i in ids)
-            # Every VM indexed under a one-pair selector's pair matches it.
-            members = (
-                list(vms)
-                if len(selector.match_labels) == 1
-                else [p for p in vms if selector.matches(p.vm.labels)]
-            )
-            where = np.fromiter((p.host for p in members), dtype=np.intp, count=len(members))
+            if len(selector.match_labels) != 1:
+                hosts_of = {
+                    v: h for v, h in hosts_of.items() if selector.matches(self.vms[v].vm.labels)
+                }
+            # Every VM indexed under a one-pair selector's pair matches it: no label checks.
+            where = np.fromiter(hosts_of.values(), dtype=np.intp, count=len(hosts_of))
             np.add.at(dc.host, where, 1)
             np.add.at(dc.rack, self.rack_of[where], 1)
             np.add.at(dc.zone, self.zone_of[where], 1)
-            for p in members:
-                for c, _, _ in p.cell_use:  # only NUMA-pinned VMs have cells
+            for v in self.pinned.intersection(hosts_of):
+                p = self.vms[v]
+                for c, _, _ in p.cell_use:
                     dc.cell[p.host, c] += 1
-            dc.total = len(members)
+            dc.total = len(hosts_of)
             self.counters[selector] = dc
         return dc
 
@@ -243,8 +243,10 @@ class FleetState:
         p = PlacedVM(vm=vm, host=host, demand=vm.demand(), cell_use=cell_use)
         self._apply(p, 1)
         self.vms[vm.vm_id] = p
+        if cell_use:
+            self.pinned.add(vm.vm_id)
         for pair in vm.labels.items():
-            self.vms_by_label.setdefault(pair, set()).add(vm.vm_id)
+            self.vms_by_label.setdefault(pair, {})[vm.vm_id] = host
 
     def place_many(self, vms: Sequence[VMSpec], hosts: Sequence[int]) -> None:
         """Bulk load (e.g. at start-up from the inventory): one vectorised usage update.
@@ -271,14 +273,15 @@ class FleetState:
             for sel in self._selectors_for(v):
                 self._count(self.counters[sel], p, 1)
             for pair in v.labels.items():
-                self.vms_by_label.setdefault(pair, set()).add(v.vm_id)
+                self.vms_by_label.setdefault(pair, {})[v.vm_id] = int(h)
 
     def remove(self, vm_id: str) -> PlacedVM:
         p = self.vms.pop(vm_id)
         self._apply(p, -1)
+        self.pinned.discard(vm_id)
         for pair in p.vm.labels.items():
             ids = self.vms_by_label[pair]
-            ids.discard(vm_id)
+            del ids[vm_id]
             if not ids:
                 del self.vms_by_label[pair]
         return p

@@ -20,7 +20,8 @@ def snapshot(state: FleetState) -> dict[str, object]:
         for name in ("used", "free_t", "util_t", "vm_count", "cell_used", "cell_free_t")
     }
     snap["vms"] = dict(state.vms)
-    snap["vms_by_label"] = {k: set(v) for k, v in state.vms_by_label.items()}
+    snap["vms_by_label"] = {k: dict(v) for k, v in state.vms_by_label.items()}
+    snap["pinned"] = set(state.pinned)
     for sel, dc in state.counters.items():
         for key in ("host", "cell", "rack", "zone"):
             snap[f"{sel}/{key}"] = getattr(dc, key).copy()
