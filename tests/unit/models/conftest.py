@@ -1,18 +1,15 @@
-"""Small, fast series for the forecaster tests."""
+"""Fixtures for the forecaster tests."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from forecast_series import HOUR, seasonal_series
 
-HOUR = 3600.0
-
-
-def seasonal_series(n: int, step_s: float, noise: float, seed: int, level: float = 50.0):
-    """A daily sine around ``level`` with Gaussian noise of known standard deviation."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) * step_s
-    return level + 10.0 * np.sin(2 * np.pi * t / 86_400.0) + rng.normal(0.0, noise, n)
+# One window through a tiny LSTM is microseconds of work; on a busy 2-core machine torch's
+# thread pool turns it into ~0.25 s of spinning. Services should do the same.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

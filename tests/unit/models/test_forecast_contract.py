@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import HOUR, seasonal_series
+from forecast_series import HOUR, seasonal_series
 from novacron.models.base import Forecast, Forecaster
 from novacron.models.ensemble import MemberSpec
 from novacron.models.lstm import LSTMConfig

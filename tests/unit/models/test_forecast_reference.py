@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HOUR, seasonal_series
+from forecast_series import HOUR, seasonal_series
 from novacron.models.arima import ArimaForecaster
 from novacron.models.baselines import Drift, SeasonalNaive
 from novacron.models.ensemble import EnsembleForecaster, MemberSpec
