@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .types import CPU, DISK, IOPS, MEM, NET
+from .types import CPU, DISK, GPU, IOPS, MEM, NET
 
 
 def amount(dim: int, value: float) -> str:
@@ -16,4 +16,6 @@ def amount(dim: int, value: float) -> str:
         return f"{value:g} GiB disk"
     if dim == IOPS:
         return f"{value:g} IOPS"
+    if dim == GPU:
+        return f"{value / 1000:g} GPU"
     return f"{value:g}"

@@ -66,7 +66,10 @@ class FleetState:
         n = len(hosts)
         self.n_hosts = n
         raw = np.array(
-            [[h.vcpus * 1000, h.memory_mib, h.net_mbps, h.disk_gib, h.iops] for h in hosts],
+            [
+                [h.vcpus * 1000, h.memory_mib, h.net_mbps, h.disk_gib, h.iops, h.gpus * 1000]
+                for h in hosts
+            ],
             dtype=np.float64,
         ).reshape(n, len(RESOURCES))
         ratio = np.ones((n, len(RESOURCES)))
@@ -343,7 +346,7 @@ def _check_hosts(hosts: Sequence[Host], classes: Mapping[str, HostClass]) -> lis
         if h.host_id in seen:
             errors.append(FieldError(f"{f}.host_id", f"duplicate host id {h.host_id!r}"))
         seen.add(h.host_id)
-        for name in ("vcpus", "memory_mib", "net_mbps", "disk_gib", "iops"):
+        for name in ("vcpus", "memory_mib", "net_mbps", "disk_gib", "iops", "gpus"):
             v = getattr(h, name)
             if not isinstance(v, int | float) or not np.isfinite(v) or v < 0:
                 errors.append(FieldError(f"{f}.{name}", f"must be a finite number >= 0, got {v!r}"))

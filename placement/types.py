@@ -3,7 +3,7 @@
 Types are plain frozen dataclasses and accept anything at construction; `validation.py`
 checks them and names the field and the reason, so an API can report every problem at once
 instead of failing on the first. Resources are stored internally as integers (millicores,
-MiB, Mbps, GiB, IOPS) so that placing and removing a VM restores the fleet exactly.
+MiB, Mbps, GiB, IOPS, milli-GPUs) so that placing and removing a VM restores the fleet exactly.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 # Resource dimensions, in the order used by every array in the engine.
-RESOURCES: tuple[str, ...] = ("cpu", "memory", "net", "disk", "iops")
-CPU, MEM, NET, DISK, IOPS = range(5)
-UNITS: tuple[str, ...] = ("millicores", "MiB", "Mbps", "GiB", "IOPS")
+RESOURCES: tuple[str, ...] = ("cpu", "memory", "net", "disk", "iops", "gpu")
+CPU, MEM, NET, DISK, IOPS, GPU = range(6)
+UNITS: tuple[str, ...] = ("millicores", "MiB", "Mbps", "GiB", "IOPS", "milli-GPUs")
 
 
 class TopologyKey(StrEnum):
@@ -55,8 +55,11 @@ class VMSpec:
     iops: float = 0.0
     labels: Mapping[str, str] = field(default_factory=dict)
     numa: str = NumaPolicy.NONE
+    # Passthrough or shared GPUs; a fraction is a share of one device. GPUs are pooled per
+    # host: which device a share lands on is the actuator's concern.
+    gpus: float = 0.0
 
-    def demand(self) -> tuple[int, int, int, int, int]:
+    def demand(self) -> tuple[int, int, int, int, int, int]:
         """Integer demand vector in engine units (see RESOURCES/UNITS)."""
         return (
             round(self.vcpus * 1000),
@@ -64,6 +67,7 @@ class VMSpec:
             round(self.net_mbps),
             round(self.disk_gib),
             round(self.iops),
+            round(self.gpus * 1000),
         )
 
 
@@ -101,6 +105,7 @@ class Host:
     cordoned: bool = False
     maintenance: bool = False
     recent_failures: float = 0.0  # decayed count of recently failed actions on this host
+    gpus: float = 0.0
 
 
 @dataclass(frozen=True)

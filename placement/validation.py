@@ -29,6 +29,7 @@ LIMITS: dict[str, float] = {
     "net_mbps": 1_600_000,
     "disk_gib": 1_000_000,
     "iops": 100_000_000,
+    "gpus": 64,
 }
 MAX_REPLICAS = 10_000
 

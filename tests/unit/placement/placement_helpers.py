@@ -21,8 +21,8 @@ from novacron.placement.types import (
 
 def capacity(h: Host, classes: Mapping[str, HostClass]) -> list[int]:
     hc = classes.get(h.host_class, HostClass())
-    raw = [h.vcpus * 1000, h.memory_mib, h.net_mbps, h.disk_gib, h.iops]
-    reserved = [hc.reserved_vcpus * 1000, hc.reserved_memory_mib, 0, 0, 0]
+    raw = [h.vcpus * 1000, h.memory_mib, h.net_mbps, h.disk_gib, h.iops, h.gpus * 1000]
+    reserved = [hc.reserved_vcpus * 1000, hc.reserved_memory_mib, 0, 0, 0, 0]
     return [
         max(math.floor(r * hc.overcommit.get(n, 1.0) - z), 0)
         for r, n, z in zip(raw, RESOURCES, reserved, strict=True)
@@ -40,7 +40,7 @@ def cells_of(h: Host) -> list[tuple[int, int]]:
 
 
 def usage(state: FleetState, hi: int) -> list[int]:
-    tot = [0] * 5
+    tot = [0] * 6
     for p in state.vms.values():
         if p.host == hi:
             tot = [a + b for a, b in zip(tot, p.vm.demand(), strict=True)]

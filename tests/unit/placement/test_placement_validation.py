@@ -131,7 +131,7 @@ def test_bad_fleet_names_the_host_field() -> None:
     with pytest.raises(PlacementValidationError) as e:
         FleetState(
             [Host("a", -4, 1024), Host("a", 4, 1024, host_class="nope")],
-            {"x": HostClass("x", {"gpu": 2.0})},
+            {"x": HostClass("x", {"warp": 2.0})},
         )
     names = {err.field for err in e.value.errors}
     assert {
