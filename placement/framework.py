@@ -26,8 +26,8 @@ Scores = NDArray[np.float64]
 class PluginSettings:
     """Operator settings handed to every factory; plug-ins never read globals."""
 
-    # Shapes (vcpus, MiB) the fragmentation scorer tries to keep schedulable, largest first.
-    fragmentation_shapes: tuple[tuple[float, float], ...] = (
+    # Shapes (vcpus, MiB[, GPUs]) the fragmentation scorer keeps schedulable, largest first.
+    fragmentation_shapes: tuple[tuple[float, ...], ...] = (
         (32.0, 131072.0),
         (16.0, 65536.0),
         (8.0, 32768.0),
