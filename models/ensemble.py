@@ -108,16 +108,23 @@ class _Combiner:
         self.scores = np.sort((resid / self.sigma).ravel())
 
     def intervals(
-        self, point: FloatArray, levels: Sequence[float], fallback: dict[float, Interval]
+        self,
+        point: FloatArray,
+        levels: Sequence[float],
+        fallback: dict[float, Interval],
+        adjusted: Mapping[float, float] | None = None,
     ) -> dict[float, Interval]:
+        """Bands per nominal level; ``adjusted`` maps a level to the quantile level the
+        online correction currently uses for it."""
         if self.sigma is None or self.scores is None:
             return fallback
         h = point.size
         sig = self.sigma[np.minimum(np.arange(h), self.sigma.size - 1)]
         out: dict[float, Interval] = {}
         for lv in levels:
-            lo = _conformal_quantile(self.scores, (1.0 - lv) / 2.0)
-            hi = _conformal_quantile(self.scores, (1.0 + lv) / 2.0)
+            q = float(np.clip((adjusted or {}).get(lv, lv), 0.0, 1.0))
+            lo = _conformal_quantile(self.scores, (1.0 - q) / 2.0)
+            hi = _conformal_quantile(self.scores, (1.0 + q) / 2.0)
             out[lv] = Interval(lv, point + lo * sig, point + hi * sig)
         return out
 
@@ -136,6 +143,8 @@ class EnsembleForecaster(HistoryForecaster):
         calib_s: float = DAY_S,
         n_origins: int = 32,
         min_origins: int = 4,
+        aci_rate: float = 0.0,
+        aci_levels: Sequence[float] = DEFAULT_LEVELS,
     ) -> None:
         super().__init__()
         if weighting not in WEIGHTINGS:
@@ -148,6 +157,9 @@ class EnsembleForecaster(HistoryForecaster):
         self.calib_s = calib_s
         self.n_origins = n_origins
         self.min_origins = min_origins
+        self.aci_rate = aci_rate
+        self.aci_levels = check_levels(aci_levels)
+        self._aci: dict[str, dict[float, float]] = {}
         self.members: dict[str, Forecaster] = {}
         self.combiners: dict[str, _Combiner] = {}
         #: the last predict's member forecasts and alternative weightings, by name
@@ -182,6 +194,7 @@ class EnsembleForecaster(HistoryForecaster):
         self._pos = self._next_origin = first
         self._pending: list[tuple[int, FloatArray]] = []
         self._done: list[tuple[FloatArray, FloatArray]] = []
+        self._aci = {}
         self._advance()
 
     def _advance(self) -> None:
@@ -204,7 +217,10 @@ class EnsembleForecaster(HistoryForecaster):
         if not scored:
             return
         self._pending = [(o, p) for o, p in self._pending if o + hz > n]
-        self._done.extend((p, self._y[o : o + hz]) for o, p in scored)
+        newly = [(p, self._y[o : o + hz]) for o, p in scored]
+        if self.calibrated:
+            self._adapt(newly)
+        self._done.extend(newly)
         # A sliding window: the weights follow each member's *recent* accuracy.
         self._done = self._done[-self.n_origins :]
         if len(self._done) >= self.min_origins:
@@ -212,6 +228,20 @@ class EnsembleForecaster(HistoryForecaster):
             actual = np.stack([a for _, a in self._done])
             self.combiners = self._calibrate(fcst, actual)
             self.calibrated = True
+
+    def _adapt(self, scored: Sequence[tuple[FloatArray, FloatArray]]) -> None:
+        """Adaptive conformal inference (Gibbs & Candès 2021): score the bands that were
+        current when each forecast was made, and move the quantile level used for each
+        nominal level by ``aci_rate`` × (miss rate − allowed miss rate). Under drift the
+        residual window lags; this keeps long-run coverage at the nominal level anyway."""
+        for wname, comb in self.combiners.items():
+            adj = self._aci.setdefault(wname, {lv: lv for lv in self.aci_levels})
+            for paths, actual in scored:
+                point = comb.combine(paths)
+                bands = comb.intervals(point, self.aci_levels, {}, adj)
+                for lv, band in bands.items():
+                    miss = float(np.mean((actual < band.lower) | (actual > band.upper)))
+                    adj[lv] = float(np.clip(adj[lv] + self.aci_rate * (miss - (1.0 - lv)), 0, 1))
 
     def _calibrate(self, fcst: FloatArray, actual: FloatArray) -> dict[str, _Combiner]:
         n_m, _, hz = fcst.shape
@@ -268,7 +298,8 @@ class EnsembleForecaster(HistoryForecaster):
                 )
                 for lv in levels
             }
-            fc = Forecast(f"ensemble[{wname}]", point, comb.intervals(point, levels, fallback))
+            bands = comb.intervals(point, levels, fallback, self._aci.get(wname))
+            fc = Forecast(f"ensemble[{wname}]", point, bands)
             components[fc.model] = fc
             if wname == self.weighting:
                 result = Forecast(self.name, fc.point, fc.intervals)

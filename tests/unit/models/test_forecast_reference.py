@@ -153,3 +153,37 @@ def test_drift_extrapolates_a_line_exactly() -> None:
     y = 3.0 + 0.5 * np.arange(50)
     fc = Drift().fit(y, 60.0).predict(4)
     np.testing.assert_allclose(fc.point, 3.0 + 0.5 * np.arange(50, 54))
+
+
+def _coverage_under_growing_noise(aci_rate: float) -> float:
+    step, hz, day = 600.0, 6, 144
+    rng = np.random.default_rng(21)
+    y = seasonal_series(day * 12, step, 0.0, seed=0)
+    # Noise that keeps growing after day 4: the residual window always lags behind it.
+    noise_sd = 0.5 * np.exp(np.maximum(np.arange(y.size) - day * 4, 0) / (day * 3.0))
+    y = y + rng.normal(0.0, 1.0, y.size) * noise_sd
+    ens = EnsembleForecaster(
+        (MemberSpec("seasonal_naive"), MemberSpec("drift")),
+        horizon=hz,
+        weighting="best",
+        calib_s=86_400,
+        n_origins=24,
+        aci_rate=aci_rate,
+    )
+    ens.fit(y[: day * 4], step)
+    hits = total = 0
+    for o in range(day * 4, day * 12 - hz, hz):
+        fc = ens.predict(hz)
+        a = y[o : o + hz]
+        hits += int(np.sum((a >= fc.lower(0.8)) & (a <= fc.upper(0.8))))
+        total += hz
+        ens.update(y[o : o + hz])
+    return 100.0 * hits / total
+
+
+def test_adaptive_conformal_restores_coverage_under_drift() -> None:
+    plain = _coverage_under_growing_noise(0.0)
+    adaptive = _coverage_under_growing_noise(0.05)
+    assert adaptive > plain
+    assert abs(adaptive - 80.0) < abs(plain - 80.0)
+    assert abs(adaptive - 80.0) < 5.0
