@@ -1,0 +1,350 @@
+"""Machine reassignment (Google's ROADEF/EURO 2012 problem) by local search.
+
+The richest public model of what a rebalancer does: multi-resource capacities with safety
+(soft) capacities, transient resources held on both machines during a move, service
+anti-affinity (conflict), spread over locations, dependencies between services within
+neighbourhoods, balance objectives, and move costs. This solver starts from the current
+assignment and applies best-improving shift moves (one process to another machine), each
+evaluated against every machine at once with numpy, in random process order, plus random
+swaps of two processes, until the time limit. Every move keeps every hard constraint, so the
+answer is feasible whenever the start is. Pure: the caller parses files and checks results.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Reassignment:
+    transient: NDArray[np.bool_]  # (R,)
+    load_weight: I64  # (R,)
+    neighborhood: I64  # (M,)
+    location: I64  # (M,)
+    capacity: I64  # (M, R)
+    safety: I64  # (M, R)
+    machine_move_cost: I64  # (M, M)
+    spread_min: I64  # (S,)
+    deps: list[list[int]]  # service -> services it depends on
+    service: I64  # (P,)
+    requirement: I64  # (P, R)
+    process_move_cost: I64  # (P,)
+    balances: list[tuple[int, int, int, int]]  # (r1, r2, target, weight)
+    w_process: int
+    w_service: int
+    w_machine: int
+    initial: I64  # (P,)
+
+
+@dataclass
+class Result:
+    assign: I64
+    objective: int
+    history: list[tuple[float, int]] = field(default_factory=list)
+    moves_tried: int = 0
+    moves_made: int = 0
+
+
+class _State:
+    """Incremental bookkeeping for one assignment."""
+
+    def __init__(self, pb: Reassignment, assign: I64) -> None:
+        self.pb = pb
+        n_s = len(pb.spread_min)
+        n_m = pb.capacity.shape[0]
+        n_n = int(pb.neighborhood.max()) + 1
+        n_l = int(pb.location.max()) + 1
+        self.assign = assign.copy()
+        self.usage = np.zeros_like(pb.capacity)
+        np.add.at(self.usage, assign, pb.requirement)
+        # Transient resources stay held on the original machine while a process is away.
+        self.held = np.zeros_like(pb.capacity)
+        away = assign != pb.initial
+        np.add.at(self.held, pb.initial[away], pb.requirement[away])
+        self.on_machine = np.zeros((n_s, n_m), dtype=np.int32)
+        np.add.at(self.on_machine, (pb.service, assign), 1)
+        self.in_loc = np.zeros((n_s, n_l), dtype=np.int32)
+        np.add.at(self.in_loc, (pb.service, pb.location[assign]), 1)
+        self.in_nbh = np.zeros((n_s, n_n), dtype=np.int32)
+        np.add.at(self.in_nbh, (pb.service, pb.neighborhood[assign]), 1)
+        self.n_locs = (self.in_loc > 0).sum(axis=1)
+        self.moved = np.zeros(n_s, dtype=np.int64)
+        np.add.at(self.moved, pb.service[away], 1)
+        self.rdeps: list[list[int]] = [[] for _ in range(n_s)]
+        for s, ds in enumerate(pb.deps):
+            for d in ds:
+                self.rdeps[d].append(s)
+
+    def machine_cost(self, usage: I64, m: int | None = None) -> NDArray[np.int64]:
+        """Load + balance cost of every machine (usage (M, R)), or of machine m (usage (R,))."""
+        pb = self.pb
+        safety = pb.safety if m is None else pb.safety[m]
+        capacity = pb.capacity if m is None else pb.capacity[m]
+        over = np.maximum(usage - safety, 0) @ pb.load_weight
+        avail = capacity - usage
+        bal = np.zeros_like(over)
+        for r1, r2, target, w in pb.balances:
+            bal += w * np.maximum(target * avail[..., r1] - avail[..., r2], 0)
+        return over + bal  # type: ignore[no-any-return]
+
+    def service_move_max(self) -> int:
+        return int(self.moved.max(initial=0))
+
+    def total(self) -> int:
+        pb = self.pb
+        away = self.assign != pb.initial
+        return (
+            int(self.machine_cost(self.usage).sum())
+            + pb.w_process * int(pb.process_move_cost[away].sum())
+            + pb.w_service * self.service_move_max()
+            + pb.w_machine * int(pb.machine_move_cost[pb.initial, self.assign].sum())
+        )
+
+    # -- one process, every target at once ---------------------------------------------------
+
+    def shift_deltas(self, p: int) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        """Objective change and feasibility of moving process p to each machine."""
+        pb = self.pb
+        src = int(self.assign[p])
+        home = int(pb.initial[p])
+        s = int(pb.service[p])
+        req = pb.requirement[p]
+        n_m = pb.capacity.shape[0]
+        # Capacity: transient resources also count what is held for processes away.
+        extra = np.where(pb.transient[None, :], self.held, 0)
+        fits = (self.usage + extra + req <= pb.capacity).all(axis=1)
+        if pb.transient.any():  # going home needs no new transient room
+            back = self.usage[home] + req + np.where(pb.transient, self.held[home] - req, 0)
+            fits[home] = bool((back <= pb.capacity[home]).all())
+        fits &= self.on_machine[s] == 0  # conflict
+        fits[src] = False
+        # Spread: distinct locations of s must stay >= spreadMin.
+        la = int(pb.location[src])
+        lb = pb.location
+        lose = 1 if self.in_loc[s, la] == 1 else 0
+        gain = (self.in_loc[s, lb] == 0).astype(np.int64)
+        n_after = self.n_locs[s] - np.where(lb == la, 0, lose) + np.where(lb == la, 0, gain)
+        fits &= n_after >= pb.spread_min[s]
+        # Dependencies: s newly present in a neighbourhood needs its dependencies there, and s
+        # leaving a neighbourhood must not strand services that depend on it.
+        na = int(pb.neighborhood[src])
+        nb = pb.neighborhood
+        if pb.deps[s]:
+            ok_n: NDArray[np.bool_] = np.asarray((self.in_nbh[pb.deps[s]] > 0).all(axis=0))
+            new_here = self.in_nbh[s, nb] == 0
+            fits &= ~new_here | ok_n[nb] | (nb == na)
+        if self.in_nbh[s, na] == 1 and self.rdeps[s]:
+            stranded = (self.in_nbh[self.rdeps[s], na] > 0).any()
+            if stranded:
+                fits &= nb == na
+        # Cost change on the source machine (scalar) and on every target (vector).
+        u_src = self.usage[src]
+        d_src = int(self.machine_cost(u_src - req, src) - self.machine_cost(u_src, src))
+        d_tgt = self.machine_cost(self.usage + req) - self.machine_cost(self.usage)
+        delta = d_tgt + d_src
+        was_moved = src != home
+        now_moved = np.arange(n_m) != home
+        delta += (
+            pb.w_process
+            * int(pb.process_move_cost[p])
+            * (now_moved.astype(np.int64) - int(was_moved))
+        )
+        delta += pb.w_machine * (pb.machine_move_cost[home] - pb.machine_move_cost[home, src])
+        # Service move cost: max over services of moved processes.
+        cur_max = self.service_move_max()
+        c = int(self.moved[s])
+        if was_moved:  # to home: count drops; elsewhere: unchanged
+            others_max = int(np.delete(self.moved, s).max(initial=0))
+            down = max(others_max, c - 1) - cur_max
+            delta += pb.w_service * np.where(now_moved, 0, down)
+        else:  # leaving home: count rises
+            up = max(cur_max, c + 1) - cur_max
+            delta += pb.w_service * np.where(now_moved, up, 0)
+        return delta, fits
+
+    def swap_delta(self, p: int, q: int) -> int | None:
+        """Objective change of exchanging the machines of p and q, or None if infeasible."""
+        pb = self.pb
+        a, b = int(self.assign[p]), int(self.assign[q])
+        sp, sq = int(pb.service[p]), int(pb.service[q])
+        if a == b or sp == sq:
+            return None
+        if self.on_machine[sp, b] or self.on_machine[sq, a]:
+            return None  # conflict
+        rp, rq = pb.requirement[p], pb.requirement[q]
+        hp, hq = int(pb.initial[p]), int(pb.initial[q])
+        ua = self.usage[a] - rp + rq
+        ub = self.usage[b] - rq + rp
+        ha = self.held[a] + (rp if a == hp else 0) - (rq if a == hq else 0)
+        hb = self.held[b] + (rq if b == hq else 0) - (rp if b == hp else 0)
+        t = pb.transient
+        if (ua + np.where(t, ha, 0) > pb.capacity[a]).any():
+            return None
+        if (ub + np.where(t, hb, 0) > pb.capacity[b]).any():
+            return None
+        la, lb = int(pb.location[a]), int(pb.location[b])
+        if la != lb:
+            for s, src, dst in ((sp, la, lb), (sq, lb, la)):
+                n = self.n_locs[s] - (self.in_loc[s, src] == 1) + (self.in_loc[s, dst] == 0)
+                if n < pb.spread_min[s]:
+                    return None
+        na, nb = int(pb.neighborhood[a]), int(pb.neighborhood[b])
+        if na != nb and not self._deps_ok_after_swap(sp, sq, na, nb):
+            return None
+        delta = int(self.machine_cost(ua, a) + self.machine_cost(ub, b))
+        delta -= int(self.machine_cost(self.usage[a], a) + self.machine_cost(self.usage[b], b))
+        dp = int(b == hp) * -1 + int(a == hp)  # +1: p leaves home, -1: p returns home
+        dq = int(a == hq) * -1 + int(b == hq)
+        pmc = pb.process_move_cost
+        delta += pb.w_process * (dp * int(pmc[p]) + dq * int(pmc[q]))
+        mmc = pb.machine_move_cost
+        delta += pb.w_machine * int(mmc[hp, b] - mmc[hp, a] + mmc[hq, a] - mmc[hq, b])
+        if dp or dq:
+            before = self.service_move_max()
+            self.moved[sp] += dp
+            self.moved[sq] += dq
+            after = self.service_move_max()
+            self.moved[sp] -= dp
+            self.moved[sq] -= dq
+            delta += pb.w_service * (after - before)
+        return delta
+
+    def _deps_ok_after_swap(self, sp: int, sq: int, na: int, nb: int) -> bool:
+        """Dependencies after p (service sp) goes na -> nb and q (sq) goes nb -> na."""
+        pb = self.pb
+        self.in_nbh[sp, na] -= 1
+        self.in_nbh[sp, nb] += 1
+        self.in_nbh[sq, nb] -= 1
+        self.in_nbh[sq, na] += 1
+        try:
+            for s in (sp, sq):
+                for n in (na, nb):
+                    if self.in_nbh[s, n] > 0 and any(self.in_nbh[d, n] == 0 for d in pb.deps[s]):
+                        return False
+                    if self.in_nbh[s, n] == 0 and any(self.in_nbh[r, n] > 0 for r in self.rdeps[s]):
+                        return False
+            return True
+        finally:
+            self.in_nbh[sp, na] += 1
+            self.in_nbh[sp, nb] -= 1
+            self.in_nbh[sq, nb] += 1
+            self.in_nbh[sq, na] -= 1
+
+    def apply(self, p: int, dst: int) -> None:
+        pb = self.pb
+        src = int(self.assign[p])
+        home = int(pb.initial[p])
+        s = int(pb.service[p])
+        req = pb.requirement[p]
+        self.usage[src] -= req
+        self.usage[dst] += req
+        if src == home:
+            self.held[home] += req
+            self.moved[s] += 1
+        if dst == home:
+            self.held[home] -= req
+            self.moved[s] -= 1
+        self.on_machine[s, src] -= 1
+        self.on_machine[s, dst] += 1
+        la, lb = int(pb.location[src]), int(pb.location[dst])
+        self.in_loc[s, la] -= 1
+        self.in_loc[s, lb] += 1
+        self.n_locs[s] = int((self.in_loc[s] > 0).sum())
+        self.in_nbh[s, int(pb.neighborhood[src])] -= 1
+        self.in_nbh[s, int(pb.neighborhood[dst])] += 1
+        self.assign[p] = dst
+
+
+def solve(pb: Reassignment, time_limit: float, seed: int = 0) -> Result:
+    """Best-improving shifts in random order until a sweep gains nothing (steepest descent),
+    then simulated annealing over shift moves for the rest of the time, keeping the best."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    st = _State(pb, pb.initial)
+    best = st.total()
+    res = Result(st.assign.copy(), best, [(0.0, best)])
+    n_p = len(pb.service)
+    best = _descend(st, res, best, rng, t0, time_limit)
+    best_assign = st.assign.copy()
+    # Annealing: temperature from the size of typical best moves, cooled geometrically.
+    sample = []
+    for p in rng.integers(0, n_p, size=min(200, n_p)):
+        delta, fits = st.shift_deltas(int(p))
+        if fits.any():
+            sample.append(abs(int(delta[fits].min())))
+    t_start = 0.3 * float(np.mean(sample)) + 1.0 if sample else 1.0
+    t_end = t_start * 1e-4
+    cur = best
+    left = time_limit - (time.perf_counter() - t0)
+    ta = time.perf_counter()
+    while left > 0:
+        elapsed = time.perf_counter() - ta
+        if elapsed >= left:
+            break
+        temp = t_start * (t_end / t_start) ** (elapsed / left)
+        # Swaps: exchange two processes, which full machines need (no shift fits there).
+        for p, q in rng.integers(0, n_p, size=(64, 2)):
+            ds = st.swap_delta(int(p), int(q))
+            res.moves_tried += 1
+            if ds is None or not (ds <= 0 or rng.random() < np.exp(-ds / temp)):
+                continue
+            a, b = int(st.assign[p]), int(st.assign[q])
+            st.apply(int(p), b)
+            st.apply(int(q), a)
+            res.moves_made += 1
+            cur += ds
+            if cur < best:
+                best = cur
+                best_assign = st.assign.copy()
+                res.history.append((time.perf_counter() - t0, best))
+        for p in rng.integers(0, n_p, size=64):
+            delta, fits = st.shift_deltas(int(p))
+            res.moves_tried += 1
+            cand = np.flatnonzero(fits)
+            if cand.size == 0:
+                continue
+            m = int(cand[np.argmin(delta[cand])]) if rng.random() < 0.7 else int(rng.choice(cand))
+            dm = int(delta[m])
+            if dm <= 0 or rng.random() < np.exp(-dm / temp):
+                st.apply(int(p), m)
+                res.moves_made += 1
+                cur += dm
+                if cur < best:
+                    best = cur
+                    best_assign = st.assign.copy()
+                    res.history.append((time.perf_counter() - t0, best))
+    res.assign = best_assign
+    res.objective = _State(pb, best_assign).total()
+    return res
+
+
+def _descend(
+    st: _State, res: Result, best: int, rng: np.random.Generator, t0: float, time_limit: float
+) -> int:
+    n_p = len(st.pb.service)
+    while time.perf_counter() - t0 < time_limit:
+        gained = False
+        for p in rng.permutation(n_p):
+            if time.perf_counter() - t0 >= time_limit:
+                break
+            delta, fits = st.shift_deltas(int(p))
+            res.moves_tried += 1
+            if not fits.any():
+                continue
+            d = np.where(fits, delta, np.iinfo(np.int64).max)
+            m = int(np.argmin(d))
+            if d[m] < 0:
+                st.apply(int(p), m)
+                best += int(d[m])
+                res.moves_made += 1
+                gained = True
+        res.history.append((time.perf_counter() - t0, best))
+        if not gained:
+            break
+    return best
