@@ -81,16 +81,17 @@ def load_tasks(path: Path) -> list[Task]:
     """(arrival, departure, request) per task, in arrival order."""
     out = []
     with path.open() as f:
-        for r in csv.DictReader(f):
+        for k, r in enumerate(csv.DictReader(f)):
             n = int(r["num_gpu"])
             gpus = int(r["gpu_milli"]) / 1000 if n == 1 else float(n)
-            spec = [s for s in r["gpu_spec"].split("|") if s]
+            # Some resampled lists carry no GPU models and no times: arrive in file order, stay.
+            spec = [s for s in (r.get("gpu_spec") or "").split("|") if s]
             aff = (HostAffinityTerm("gpu_model", frozenset(spec)),) if spec and n else ()
             vm = VMSpec(r["name"], int(r["cpu_milli"]) / 1000, int(r["memory_mib"]), gpus=gpus)
-            leave = int(r["deletion_time"] or 2**62)
+            leave = int(r.get("deletion_time") or 2**62)
             out.append(
                 (
-                    int(r["creation_time"]),
+                    int(r.get("creation_time") or k),
                     leave,
                     PlacementRequest(vm, Constraints(host_affinity=aff)),
                 )
