@@ -169,6 +169,7 @@ class Scheduler:
             breakdown=explain.breakdown(sc.names, sc.weights, sc.raw[:, best]),
             alternatives=alts,
             feasible_hosts=int(hosts.size),
+            trace=tuple((f.name, c) for (f, _), c in zip(results, elim, strict=True)),
         )
 
     def _cells(self, ctx: CycleContext, host: int) -> tuple[tuple[int, int, int], ...]:

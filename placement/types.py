@@ -280,6 +280,8 @@ class PlacementDecision:
     why_pending: WhyPending | None = None
     errors: tuple[FieldError, ...] = ()
     feasible_hosts: int = 0
+    # The filter trace: (filter, hosts it removed first), in filter order, as Nova logs it.
+    trace: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,7 @@ def test_placed_decision_explains_winner_and_alternatives() -> None:
         assert abs(sum(c.contribution for c in a.breakdown) - a.score) < 1e-12
         assert ("lower" in a.why_lost and "most_allocated" in a.why_lost) or "tied" in a.why_lost
     assert "h0" in d.explanation and "4 feasible" in d.explanation
+    assert d.trace and all(n == 0 for _, n in d.trace)
 
 
 def test_numa_require_reserves_a_cell() -> None:
