@@ -8,6 +8,7 @@ scans the VMs. Integer units make place-then-remove restore the state bit for bi
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,14 +47,26 @@ class DomainCounts:
 
     def __init__(self, n_hosts: int, n_cells: int, n_racks: int, n_zones: int) -> None:
         self.host: I32 = np.zeros(n_hosts, dtype=np.int32)
-        self.cell: I32 = np.zeros((n_hosts, n_cells), dtype=np.int32)
         self.rack: I32 = np.zeros(n_racks, dtype=np.int32)
         self.zone: I32 = np.zeros(n_zones, dtype=np.int32)
         self.total = 0
+        self._shape = (n_hosts, n_cells)
+        self._cell: I32 | None = None  # most groups never pin cells: allocated on first use
+
+    @property
+    def cell(self) -> I32:
+        if self._cell is None:
+            self._cell = np.zeros(self._shape, dtype=np.int32)
+        return self._cell
 
 
 class FleetState:
-    def __init__(self, hosts: Sequence[Host], host_classes: Mapping[str, HostClass] | None = None):
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        host_classes: Mapping[str, HostClass] | None = None,
+        max_counters: int = 4096,
+    ):
         classes = dict(host_classes or {})
         classes.setdefault("default", HostClass())
         errors = _check_hosts(hosts, classes)
@@ -136,7 +149,10 @@ class FleetState:
                     self.label_codes[k] = codes
                 codes[i] = vals.setdefault(v, len(vals))
         self.vms: dict[str, PlacedVM] = {}
-        self.counters: dict[LabelSelector, DomainCounts] = {}
+        # Counters per selector, least recently used first; evicting one only costs a rebuild
+        # from the label index on its next use, so memory stays bounded at any fleet size.
+        self.counters: OrderedDict[LabelSelector, DomainCounts] = OrderedDict()
+        self.max_counters = max_counters
         # Indexes so neither building a counter nor updating counters scans everything:
         # VMs by label pair, and registered selectors by one of their label pairs.
         self.vms_by_label: dict[tuple[str, str], dict[str, int]] = {}  # pair -> vm -> host
@@ -165,7 +181,11 @@ class FleetState:
 
     def counts(self, selector: LabelSelector) -> DomainCounts:
         dc = self.counters.get(selector)
-        if dc is None:
+        if dc is not None:
+            self.counters.move_to_end(selector)
+        else:
+            if len(self.counters) >= self.max_counters:
+                self._evict(next(iter(self.counters)))
             dc = DomainCounts(
                 self.n_hosts, self.n_cells, len(self.rack_names), len(self.zone_names)
             )
@@ -192,6 +212,13 @@ class FleetState:
             dc.total = len(hosts_of)
             self.counters[selector] = dc
         return dc
+
+    def _evict(self, selector: LabelSelector) -> None:
+        del self.counters[selector]
+        if selector.match_labels:
+            self.selectors_by_label[selector.match_labels[0]].remove(selector)
+        else:
+            self.match_all.remove(selector)
 
     def domain_counts(self, selector: LabelSelector, key: str) -> I32:
         dc = self.counts(selector)

@@ -191,3 +191,22 @@ def test_decision_does_not_scan_vms() -> None:
     s.state.vms = NoScan(s.state.vms)
     d = s.decide(PlacementRequest(VMSpec("w1", 1, 512, labels={"app": "db"}), anti))
     assert d.status == DecisionStatus.PLACED
+
+
+def test_counter_eviction_rebuilds_exact_counts() -> None:
+    hosts = [Host(f"h{i}", 16, 32768, rack=f"r{i % 3}") for i in range(6)]
+    small = FleetState(hosts, max_counters=2)
+    big = FleetState(hosts)
+    for i in range(18):
+        vm = VMSpec(f"v{i}", 1, 512, labels={"app": "abcd"[i % 4]})
+        small.place(vm, i % 6)
+        big.place(vm, i % 6)
+    sels = [LabelSelector.of(app=a) for a in "abcdab"]
+    for sel in sels:  # more selectors than the cache holds: older ones get evicted
+        assert len(small.counters) <= 2
+        assert (small.counts(sel).host == big.counts(sel).host).all()
+        assert (small.counts(sel).rack == big.counts(sel).rack).all()
+    small.remove("v0")
+    big.remove("v0")
+    a = LabelSelector.of(app="a")
+    assert (small.counts(a).host == big.counts(a).host).all() and small.counts(a).total == 4
