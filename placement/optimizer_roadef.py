@@ -288,8 +288,15 @@ def solve(pb: Reassignment, time_limit: float, seed: int = 0) -> Result:
         if elapsed >= left:
             break
         temp = t_start * (t_end / t_start) ** (elapsed / left)
+        # Focus: draw processes from costly machines, swap partners from cheap ones.
+        mc = st.machine_cost(st.usage).astype(np.float64)
+        pool = rng.integers(0, n_p, size=512)
+        w = mc[st.assign[pool]] + 1.0 + 0.05 * mc.mean()
+        hot = pool[rng.choice(pool.size, size=64, p=w / w.sum())]
+        cool = pool[np.argsort(mc[st.assign[pool]], kind="stable")[:256]]
+        partners = rng.choice(cool, size=64)
         # Swaps: exchange two processes, which full machines need (no shift fits there).
-        for p, q in rng.integers(0, n_p, size=(64, 2)):
+        for p, q in zip(hot, partners, strict=True):
             ds = st.swap_delta(int(p), int(q))
             res.moves_tried += 1
             if ds is None or not (ds <= 0 or rng.random() < np.exp(-ds / temp)):
@@ -303,7 +310,7 @@ def solve(pb: Reassignment, time_limit: float, seed: int = 0) -> Result:
                 best = cur
                 best_assign = st.assign.copy()
                 res.history.append((time.perf_counter() - t0, best))
-        for p in rng.integers(0, n_p, size=64):
+        for p in hot:
             delta, fits = st.shift_deltas(int(p))
             res.moves_tried += 1
             cand = np.flatnonzero(fits)
