@@ -16,7 +16,10 @@ member forecasts ``horizon`` steps, and then takes the next observations through
   residuals give asymmetric bands (load bursts upward, rarely downward).
 
 After calibration the members are already current (they were updated through the span),
-so ``fit`` costs one fit per member plus cheap updates.
+so ``fit`` costs one fit per member plus cheap updates. ``update`` keeps going: forecasts
+made at later origins are scored as their actuals arrive, the window of the last
+``n_origins`` scored origins slides (weights follow *recent* accuracy), and an adaptive
+conformal correction (``aci_rate``) nudges the band levels when recent coverage drifts.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ from .base import (
 from .registry import create
 
 WEIGHTINGS: tuple[str, ...] = ("inverse_error", "inverse_mse", "stacking", "equal", "best")
+# Chosen on the development series only (bench.forecast_accuracy --split dev, 31 series):
+# mean MASE best 0.753 < inverse_mse 0.782 < stacking 0.821 < inverse_error 0.874 < equal
+# 1.160, with a 3-day, 96-origin calibration window (1 day / 32 origins: 0.756, 0.832,
+# 1.200, 0.924, 1.133). ACI moved dev coverage from 75.5/91.0 % to 77.7/92.4 % at 0.05.
+DEFAULT_WEIGHTING = "best"
+DEFAULT_ACI_RATE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +148,11 @@ class EnsembleForecaster(HistoryForecaster):
         self,
         members: Sequence[MemberSpec] = DEFAULT_MEMBERS,
         horizon: int = 72,
-        weighting: str = "inverse_error",
-        calib_s: float = DAY_S,
-        n_origins: int = 32,
+        weighting: str = DEFAULT_WEIGHTING,
+        calib_s: float = 3 * DAY_S,
+        n_origins: int = 96,
         min_origins: int = 4,
-        aci_rate: float = 0.0,
+        aci_rate: float = DEFAULT_ACI_RATE,
         aci_levels: Sequence[float] = DEFAULT_LEVELS,
     ) -> None:
         super().__init__()
@@ -320,8 +329,8 @@ class EnsembleModel:
         self,
         members: Sequence[MemberSpec] = DEFAULT_MEMBERS,
         lstm_by_step: Mapping[float, Any] | None = None,
-        weighting: str = "inverse_error",
-        calib_s: float = DAY_S,
+        weighting: str = DEFAULT_WEIGHTING,
+        calib_s: float = 3 * DAY_S,
     ) -> None:
         self.members = tuple(members)
         self.lstm_by_step = dict(lstm_by_step or {})
