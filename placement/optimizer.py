@@ -461,7 +461,8 @@ def solve_lns(
             fixed_moves,
             fixed_groups,
             assign,
-            sub_time,
+            # Never run past the caller's limit: the last step gets what is left.
+            max(min(sub_time, time_limit - (time.perf_counter() - t0)), 0.01),
             1,
             improve_only,
         )
