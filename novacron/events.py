@@ -70,6 +70,8 @@ class MetricSample(Event):
     host_id: Identifier | None = None
     metric: MetricName
     value: float = Field(allow_inf_nan=False)
+    # The allocation the value is relative to (vCPUs for cpu, MiB for memory), when known.
+    allocated: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     source: str = "collector"
 
     @property
@@ -93,6 +95,8 @@ class FeatureVector(Event):
     # Recent raw values (oldest first) so a forecaster sees the same history the features did.
     history: list[float] = Field(default_factory=list, max_length=10_000)
     step_s: float = Field(default=60.0, gt=0)
+    allocated: float | None = None
+    host_id: Identifier | None = None
 
     @property
     def key(self) -> str:

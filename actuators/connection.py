@@ -1,0 +1,79 @@
+"""libvirt connections, one per host URI, reopened when they drop."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import libvirt
+
+# libvirt prints every error to stderr by default; we raise and report them ourselves.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+class ActuatorError(RuntimeError):
+    """An operation could not be carried out; the message says what to check."""
+
+
+@dataclass
+class HostConnection:
+    host_id: str
+    uri: str
+    labels: dict[str, str] = field(default_factory=dict)
+    _conn: libvirt.virConnect | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self) -> libvirt.virConnect:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    if self._conn.isAlive():
+                        return self._conn
+                except libvirt.libvirtError:
+                    pass
+            try:
+                self._conn = libvirt.open(self.uri)
+            except libvirt.libvirtError as exc:
+                raise ActuatorError(f"cannot connect to host {self.host_id} at {self.uri}: {exc}") from exc
+            if not self.uri.startswith("test:"):
+                # Detect dead peers within ~15 s (vSphere HA's silence threshold).
+                self._conn.setKeepAlive(5, 3)
+            return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except libvirt.libvirtError:
+                    pass
+                self._conn = None
+
+
+class Fleet:
+    """The hosts an actuator manages: host id -> connection."""
+
+    def __init__(self, hosts: list[HostConnection]) -> None:
+        self.hosts: dict[str, HostConnection] = {h.host_id: h for h in hosts}
+
+    def host(self, host_id: str) -> HostConnection:
+        try:
+            return self.hosts[host_id]
+        except KeyError:
+            raise ActuatorError(f"unknown host {host_id!r}; managed: {sorted(self.hosts)}") from None
+
+    def find_domain(self, vm_id: str, host_id: str | None = None) -> tuple[HostConnection, libvirt.virDomain]:
+        """Find a VM by name, on the given host or (when unknown) on any managed host."""
+        candidates = [self.host(host_id)] if host_id else list(self.hosts.values())
+        for h in candidates:
+            try:
+                return h, h.get().lookupByName(vm_id)
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise ActuatorError(f"host {h.host_id}: looking up {vm_id}: {exc}") from exc
+        where = host_id or "any managed host"
+        raise ActuatorError(f"VM {vm_id!r} not found on {where}")
+
+    def close(self) -> None:
+        for h in self.hosts.values():
+            h.close()

@@ -1,0 +1,51 @@
+"""The Faust app and its topics. Agents live in their own modules (see streams.main)."""
+
+from __future__ import annotations
+
+import faust
+
+from novacron import topics as registry
+from novacron.settings import get_settings
+
+settings = get_settings()
+
+app = faust.App(
+    settings.consumer_group,
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    value_serializer="raw",
+    topic_partitions=settings.topic_partitions,
+    web_enabled=False,
+    autodiscover=False,
+    consumer_auto_offset_reset="earliest",
+    # Tansu has no idempotent producer: at-least-once plus idempotent effects (DESIGN §3).
+    processing_guarantee="at_least_once",
+    broker_commit_every=100,
+    broker_commit_interval=1.0,
+    table_cleanup_interval=60.0,
+    # A dead member is noticed within seconds, so a restarted worker resumes quickly.
+    broker_session_timeout=10.0,
+    # Tansu can hold an idle fetch until the request timeout; keep shutdown short.
+    broker_request_timeout=12.0,
+    broker_heartbeat_interval=2.0,
+    broker_rebalance_timeout=15.0,
+    # Do not wait for in-flight events on shutdown: redelivery is safe (idempotent effects).
+    stream_wait_empty=False,
+)
+
+
+def _topic(spec: registry.TopicSpec) -> faust.TopicT:
+    return app.topic(spec.name, value_serializer="raw", key_serializer="raw",
+                     partitions=settings.topic_partitions)
+
+
+# Tables hold plain JSON (the app's default serializer is raw bytes for the event topics).
+JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
+
+metrics_raw = _topic(registry.METRICS_RAW)
+features_topic = _topic(registry.FEATURES)
+forecasts_topic = _topic(registry.FORECASTS)
+decisions_topic = _topic(registry.DECISIONS)
+actions_topic = _topic(registry.ACTIONS)
+health_topic = _topic(registry.HEALTH)
+deadletter_topic = _topic(registry.DEADLETTER)

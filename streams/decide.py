@@ -1,0 +1,81 @@
+"""Decision agent: forecast each VM's CPU through the BentoML service, then apply the scaling
+rule. If serving is down or slow, the reactive rule decides and the decision says so."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from novacron import topics as registry
+from novacron.events import FeatureVector, Forecast, MetricName
+from novacron.scaling import decide
+from novacron.serving.client import ServingUnavailable
+from novacron.serving.schemas import SeriesIn
+from novacron.streams import runtime
+from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
+from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
+
+log = logging.getLogger(__name__)
+
+# vm_id -> {"eval": last evaluation, "decision": last decision} (event time, unix seconds)
+decider_state = app.Table("decider-state", default=dict, partitions=app.conf.topic_partitions,
+                          schema=JSON_SCHEMA)
+
+MIN_HISTORY = 3
+
+
+async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
+    rt = runtime.current()
+    horizon = max(1, math.ceil(rt.horizon_s / fv.step_s))
+    start_s = fv.occurred_at.timestamp() - (len(fv.history) - 1) * fv.step_s
+    series = SeriesIn(series_id=fv.vm_id, history=fv.history, step_s=fv.step_s,
+                      horizon=horizon, start_s=start_s, levels=[0.8])
+    try:
+        resp = await rt.forecasts.forecast([series])
+    except ServingUnavailable as exc:
+        return None, f"serving unavailable: {exc}"
+    except ValueError as exc:
+        return None, f"serving rejected the request: {exc}"
+    out = resp.forecasts[0]
+    iv = next(i for i in out.intervals if i.level == 0.8)
+    fc = Forecast(occurred_at=fv.occurred_at, vm_id=fv.vm_id, metric=fv.metric,
+                  horizon_s=horizon * fv.step_s, step_s=fv.step_s, point=out.point,
+                  lower=iv.lower, upper=iv.upper, level=0.8, model=out.model,
+                  model_version=out.model_version)
+    return fc, None
+
+
+@app.agent(features_topic)
+async def decision_agent(stream: Any) -> None:
+    async for event in stream.events():
+        fv = await decode_or_dead_letter(FeatureVector, registry.FEATURES.name,
+                                         event.key, event.value, "decision_agent")
+        if fv is None or fv.metric != MetricName.CPU:
+            continue
+        rt = runtime.current()
+        state = dict(decider_state[fv.vm_id])
+        now = fv.occurred_at.timestamp()
+        if state.get("eval") is not None and now - state["eval"] < rt.evaluate_every_s:
+            continue
+        state["eval"] = now
+        forecast, fallback = (None, f"history too short ({len(fv.history)} points)")
+        if len(fv.history) >= MIN_HISTORY:
+            forecast, fallback = await forecast_for(fv)
+        if forecast is not None:
+            await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
+        last = state.get("decision")
+        last_at = datetime.fromtimestamp(last, UTC) if last is not None else None
+        try:
+            decision = decide(fv, forecast, rt.rule, last_at, fallback)
+        except ValueError as exc:  # e.g. a forecast that does not validate
+            await send_dead_letter(registry.FEATURES.name, event.key, event.value,
+                                   f"decision failed: {exc}", "decision_agent")
+            decider_state[fv.vm_id] = state
+            continue
+        if decision is not None:
+            state["decision"] = now
+            await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
+        decider_state[fv.vm_id] = state
+

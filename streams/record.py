@@ -1,0 +1,28 @@
+"""Recorder agent: every decision on the topic is stored in PostgreSQL (idempotently)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from novacron.events import Decision
+from novacron.store import repository
+from novacron.streams import runtime
+from novacron.streams.app import app, decisions_topic
+
+
+def _store(decision: Decision) -> None:
+    with runtime.current().sessions.begin() as s:
+        repository.record_decision(s, decision)
+
+
+@app.agent(decisions_topic)
+async def recorder_agent(stream: Any) -> None:
+    async for event in stream.events():
+        # The actuator agent already dead-letters malformed decisions; do not do it twice.
+        try:
+            decision = Decision.model_validate_json(event.value or b"")
+        except ValueError:
+            continue
+        await asyncio.to_thread(_store, decision)
+

@@ -1,0 +1,42 @@
+"""What the agents need from outside the stream: the fleet, the database, the forecast client.
+
+Set once by the process that runs the worker (``novacron worker``/``novacron up`` or a test)
+before the app starts; agents read it, never construct it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from novacron.actuators.connection import Fleet
+from novacron.scaling import ScalingRule
+from novacron.serving.client import ForecastClient
+
+
+@dataclass
+class Runtime:
+    fleet: Fleet
+    sessions: sessionmaker[Session]
+    forecasts: ForecastClient
+    rule: ScalingRule = field(default_factory=ScalingRule)
+    paused: bool = False
+    feature_window_s: float = 900.0
+    history_points: int = 240
+    horizon_s: float = 900.0
+    evaluate_every_s: float = 60.0
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> None:
+    global _current
+    _current = runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("streams.runtime.install() must be called before the worker starts")
+    return _current
