@@ -73,6 +73,8 @@ class MetricSample(Event):
     # The allocation the value is relative to (vCPUs for cpu, MiB for memory), when known.
     allocated: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     source: str = "collector"
+    # Historical samples (a backfill or a replay's warm-up) build state but trigger no action.
+    backfill: bool = False
 
     @property
     def key(self) -> str:
@@ -97,6 +99,7 @@ class FeatureVector(Event):
     step_s: float = Field(default=60.0, gt=0)
     allocated: float | None = None
     host_id: Identifier | None = None
+    backfill: bool = False
 
     @property
     def key(self) -> str:

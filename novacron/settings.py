@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
 
     topic_partitions: int = 4
     consumer_group: str = "novacron"
+    consumer_offset_reset: Literal["earliest", "latest"] = "earliest"
     serving_timeout_s: float = 2.0
     fleet_hosts: int = 4
     fleet_vms_per_host: int = 3

@@ -17,7 +17,7 @@ app = faust.App(
     topic_partitions=settings.topic_partitions,
     web_enabled=False,
     autodiscover=False,
-    consumer_auto_offset_reset="earliest",
+    consumer_auto_offset_reset=settings.consumer_offset_reset,
     # Tansu has no idempotent producer: at-least-once plus idempotent effects (DESIGN §3).
     processing_guarantee="at_least_once",
     broker_commit_every=100,

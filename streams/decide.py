@@ -52,7 +52,7 @@ async def decision_agent(stream: Any) -> None:
     async for event in stream.events():
         fv = await decode_or_dead_letter(FeatureVector, registry.FEATURES.name,
                                          event.key, event.value, "decision_agent")
-        if fv is None or fv.metric != MetricName.CPU:
+        if fv is None or fv.metric != MetricName.CPU or fv.backfill:
             continue
         rt = runtime.current()
         state = dict(decider_state[fv.vm_id])

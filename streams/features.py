@@ -50,7 +50,7 @@ def features_of(sample: MetricSample, window: dict[str, Any], window_s: float) -
         occurred_at=datetime.fromtimestamp(end, UTC), vm_id=sample.vm_id, metric=sample.metric,
         window_s=window_s, count=stats.count, last=stats.last, mean=stats.mean, std=stats.std,
         p95=stats.p95, ewma=stats.ewma, history=list(vs), step_s=step_s,
-        allocated=window.get("alloc"), host_id=window.get("host"),
+        allocated=window.get("alloc"), host_id=window.get("host"), backfill=sample.backfill,
     )
 
 

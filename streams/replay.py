@@ -1,0 +1,152 @@
+"""Trace replayer: publishes MetricSample events from real series at a chosen speed, in
+event time.
+
+Each VM of the simulated fleet replays one series (1-minute Crane series when the data
+folder is there, else the built-in synthetic workload). A series value is read as the
+VM's CPU demand at its original allocation; the replayer follows the fleet's allocations
+from novacron.actions, so a VM that was scaled up reports lower utilisation — the loop closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from novacron import topics
+from novacron.events import ActionResult, ActionStatus, MetricName, MetricSample, decode
+from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
+
+log = logging.getLogger(__name__)
+
+BASE_VCPUS = 2.0
+PEAK_UTILISATION = 95.0
+
+
+@dataclass
+class VMTrace:
+    vm_id: str
+    host_id: str
+    series: SeriesData
+    scale: float  # maps a series value to % of BASE_VCPUS
+    allocated: float = BASE_VCPUS
+
+    def utilisation(self, index: int) -> float:
+        demand_pct_of_base = float(self.series.values[index % self.series.values.size]) * self.scale
+        return min(100.0, demand_pct_of_base * BASE_VCPUS / self.allocated)
+
+
+def replay_series(data_dir: Path | None, count: int) -> list[SeriesData]:
+    """Development 1-minute series from the data folder, else synthetic ones."""
+    metrics = data_dir / "metrics" if data_dir is not None else None
+    chosen: list[SeriesData] = []
+    if metrics is not None and metrics.is_dir():
+        chosen = [s for s in load_metrics(metrics) if s.group == "crane_1min" and s.split == "dev"]
+    if not chosen:
+        chosen = synthetic_workloads(max(count, 1), step_s=60.0, days=3.0)
+    return [chosen[i % len(chosen)] for i in range(count)]
+
+
+def plan_traces(vms: list[tuple[str, str]], series: list[SeriesData]) -> list[VMTrace]:
+    traces = []
+    for (vm_id, host_id), s in zip(vms, series, strict=True):
+        peak = float(np.percentile(s.values, 99.5)) or 1.0
+        traces.append(VMTrace(vm_id, host_id, s, PEAK_UTILISATION / peak))
+    return traces
+
+
+@dataclass
+class ReplayStats:
+    published: int = 0
+    allocations_seen: int = 0
+    event_time: datetime | None = None
+    sources: set[str] = field(default_factory=set)
+
+
+class Replayer:
+    """Publish samples so that event time runs ``speed`` times faster than wall time."""
+
+    def __init__(self, bootstrap: str, traces: list[VMTrace], speed: float = 60.0,
+                 warmup_points: int = 0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        if not traces:
+            raise ValueError("nothing to replay: no VMs")
+        self.bootstrap = bootstrap
+        self.traces = {t.vm_id: t for t in traces}
+        self.speed = speed
+        self.warmup_points = warmup_points
+        self.stats = ReplayStats(sources={t.series.name for t in traces})
+        self.step_s = min(t.series.step_s for t in traces)
+        # Replay from a point where warm-up history exists in every series.
+        self.origin = max(t.series.start_s for t in traces)
+
+    def _sample(self, trace: VMTrace, index: int) -> MetricSample:
+        backfill = index < self.warmup_points
+        at = datetime.fromtimestamp(self.origin + index * self.step_s, UTC)
+        return MetricSample(occurred_at=at, vm_id=trace.vm_id, host_id=trace.host_id,
+                            metric=MetricName.CPU, value=round(trace.utilisation(index), 3),
+                            allocated=trace.allocated, source=f"replay:{trace.series.name}",
+                            backfill=backfill)
+
+    async def _publish(self, producer: AIOKafkaProducer, index: int) -> None:
+        batch = [self._sample(t, index) for t in self.traces.values()]
+        for s in batch:
+            await producer.send(topics.METRICS_RAW.name, s.to_bytes(), key=s.key.encode())
+        self.stats.published += len(batch)
+        self.stats.event_time = batch[-1].occurred_at
+
+    async def _follow_allocations(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(topics.ACTIONS.name, bootstrap_servers=self.bootstrap,
+                                    auto_offset_reset="latest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for rec in records:
+                        self._apply_action(rec.value)
+        finally:
+            await consumer.stop()
+
+    def _apply_action(self, raw: bytes | None) -> None:
+        try:
+            result = decode(ActionResult, raw)
+        except ValueError:
+            return
+        trace = self.traces.get(result.target_id)
+        if trace and result.status == ActionStatus.SUCCEEDED and "vcpus" in result.after:
+            trace.allocated = float(result.after["vcpus"])
+            self.stats.allocations_seen += 1
+
+    async def run(self, duration_s: float, stop: asyncio.Event | None = None) -> ReplayStats:
+        stop = stop or asyncio.Event()
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        await producer.start()
+        follower = asyncio.create_task(self._follow_allocations(stop))
+        try:
+            for i in range(self.warmup_points):  # history, as fast as the broker takes it
+                await self._publish(producer, i)
+            await producer.flush()
+            loop = asyncio.get_running_loop()
+            wall0 = loop.time()
+            index = self.warmup_points
+            while not stop.is_set() and loop.time() - wall0 < duration_s:
+                await self._publish(producer, index)
+                index += 1
+                due = wall0 + (index - self.warmup_points) * self.step_s / self.speed
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=max(0.0, due - loop.time()))
+                except TimeoutError:
+                    pass
+            await producer.flush()
+        finally:
+            stop.set()
+            await follower
+            await producer.stop()
+        return self.stats
