@@ -261,7 +261,7 @@ class _State:
         self.assign[p] = dst
 
 
-def solve(pb: Reassignment, time_limit: float, seed: int = 0) -> Result:
+def solve(pb: Reassignment, time_limit: float, seed: int = 0, temp_scale: float = 0.3) -> Result:
     """Best-improving shifts in random order until a sweep gains nothing (steepest descent),
     then simulated annealing over shift moves for the rest of the time, keeping the best."""
     t0 = time.perf_counter()
@@ -278,7 +278,7 @@ def solve(pb: Reassignment, time_limit: float, seed: int = 0) -> Result:
         delta, fits = st.shift_deltas(int(p))
         if fits.any():
             sample.append(abs(int(delta[fits].min())))
-    t_start = 0.3 * float(np.mean(sample)) + 1.0 if sample else 1.0
+    t_start = temp_scale * float(np.mean(sample)) + 1.0 if sample else 1.0
     t_end = t_start * 1e-4
     cur = best
     left = time_limit - (time.perf_counter() - t0)
