@@ -1,0 +1,75 @@
+"""Helpers for the end-to-end tests: a topic tap and a bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from novacron.actuators.connection import Fleet
+from novacron.serving.launcher import BentoServer
+from novacron.streams.runtime import Runtime
+from novacron.streams.worker import BackgroundWorker
+
+from novacron.settings import Settings
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    fleet: Fleet
+    runtime: Runtime
+    server: BentoServer
+    worker: BackgroundWorker
+
+
+class Tap:
+    """Reads a topic from its current end, to see what the pipeline publishes next."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.topic = topic
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                         enable_auto_commit=False)
+
+    async def __aenter__(self) -> Tap:
+        await self.consumer.start()
+        parts = self.consumer.partitions_for_topic(self.topic)
+        for _ in range(50):
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+            await self.consumer._client.force_metadata_update()
+            parts = self.consumer.partitions_for_topic(self.topic)
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts or [])]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve positions now, before the test produces
+            await self.consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def collect(self, until: Callable[[list[bytes]], bool], timeout_s: float) -> list[bytes]:
+        seen: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await self.consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                seen.extend(r.value for r in records if r.value is not None)
+            if until(seen):
+                return seen
+        return seen
+
+
+def wait_for(probe: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")

@@ -1,0 +1,147 @@
+"""One metric travels the whole way on real components."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from e2e_support import Pipeline, Tap, wait_for
+from novacron.actuators.inspect import domain_state
+from novacron.store import models
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from novacron import topics
+from novacron.events import (
+    ActionKind,
+    ActionResult,
+    ActionStatus,
+    AutonomyMode,
+    DeadLetter,
+    Decision,
+    FeatureVector,
+    MetricName,
+    MetricSample,
+    decode,
+)
+
+pytestmark = pytest.mark.e2e
+T0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def vcpus(p: Pipeline, vm: str) -> int:
+    return int(domain_state(p.fleet.find_domain(vm)[1])["vcpus"])
+
+
+async def send_load(producer: AIOKafkaProducer, vm: str, host: str, value: float,
+                    history: int = 12) -> None:
+    """``history`` backfilled minutes, then one live sample, all at ``value`` % CPU of 2 vCPUs."""
+    for i in range(history + 1):
+        s = MetricSample(occurred_at=T0 + timedelta(minutes=i), vm_id=vm, host_id=host,
+                         metric=MetricName.CPU, value=value, allocated=2, backfill=i < history)
+        await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
+
+
+def results_for(raw: list[bytes], vm: str) -> list[ActionResult]:
+    out = []
+    for r in raw:
+        a = decode(ActionResult, r)
+        if a.target_id == vm:
+            out.append(a)
+    return out
+
+
+async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
+    pipeline: Pipeline, producer: AIOKafkaProducer, sessions: sessionmaker[Session]
+) -> None:
+    vm, host = "vm-000-00", "host-000"
+    assert vcpus(pipeline, vm) == 2
+    async with Tap(pipeline.settings, topics.ACTIONS.name) as tap:
+        await send_load(producer, vm, host, 97.0)
+        raw = await tap.collect(lambda seen: bool(results_for(seen, vm)), 60)
+    [result] = results_for(raw, vm)
+    assert result.status == ActionStatus.SUCCEEDED, result.detail
+    assert vcpus(pipeline, vm) == result.after["vcpus"] > 2
+    with sessions() as s:
+        event = s.get(models.ScalingEvent, result.decision_id) or wait_for(
+            lambda: s.get(models.ScalingEvent, result.decision_id), 10, "the scaling event row")
+        assert event.vm_id == vm and event.decided_by == "autoscaler/predictive"
+        assert "upper bound" in event.explanation and event.alternatives
+        assert event.trigger["rule"] == "predictive"
+        action = s.get(models.Action, result.decision_id)
+        assert action is not None and action.status == "succeeded"
+        assert action.after["vcpus"] == result.after["vcpus"]
+
+
+async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
+    pipeline: Pipeline, producer: AIOKafkaProducer
+) -> None:
+    vm = "vm-001-00"
+    async with Tap(pipeline.settings, topics.DEADLETTER.name) as dead, \
+            Tap(pipeline.settings, topics.FEATURES.name) as feats:
+        await producer.send_and_wait(topics.METRICS_RAW.name, b'{"vm_id": "vm-001-00", "oops"',
+                                     key=vm.encode())
+        good = MetricSample(occurred_at=T0, vm_id=vm, metric=MetricName.CPU, value=12.5,
+                            allocated=2, backfill=True)
+        await producer.send_and_wait(topics.METRICS_RAW.name, good.to_bytes(), key=vm.encode())
+        letters = await dead.collect(
+            lambda seen: any(decode(DeadLetter, r).source_key == vm for r in seen), 30)
+        features = await feats.collect(
+            lambda seen: any(decode(FeatureVector, r).vm_id == vm for r in seen), 30)
+    letter = next(d for d in map(lambda r: decode(DeadLetter, r), letters) if d.source_key == vm)
+    assert letter.source_topic == topics.METRICS_RAW.name
+    assert "Invalid JSON" in letter.reason and letter.worker == "feature_agent"
+    assert letter.payload == '{"vm_id": "vm-001-00", "oops"'  # nothing lost
+    fv = next(f for f in map(lambda r: decode(FeatureVector, r), features) if f.vm_id == vm)
+    assert fv.last == 12.5
+
+
+async def test_the_same_decision_twice_changes_libvirt_once(
+    pipeline: Pipeline, producer: AIOKafkaProducer, sessions: sessionmaker[Session]
+) -> None:
+    vm = "vm-001-01"
+    d = Decision(occurred_at=T0, action=ActionKind.SCALE_VCPU, target_id=vm,
+                 params={"vcpus": 5}, explanation="test: redelivery", decided_by="test")
+    async with Tap(pipeline.settings, topics.ACTIONS.name) as tap:
+        await producer.send_and_wait(topics.DECISIONS.name, d.to_bytes(), key=vm.encode())
+        await tap.collect(lambda seen: bool(results_for(seen, vm)), 30)
+        assert vcpus(pipeline, vm) == 5
+        # An operator resizes the VM; a redelivery of the old decision must not undo that.
+        from novacron.actuators.resize import set_vcpus
+
+        set_vcpus(pipeline.fleet.find_domain(vm)[1], 3)
+        await producer.send_and_wait(topics.DECISIONS.name, d.to_bytes(), key=vm.encode())
+        # A marker on the same key (same partition) proves the duplicate was consumed.
+        marker = Decision(occurred_at=T0, action=ActionKind.SCALE_VCPU, target_id=vm,
+                          params={"vcpus": 8}, explanation="marker", decided_by="test",
+                          mode=AutonomyMode.OBSERVE)
+        await producer.send_and_wait(topics.DECISIONS.name, marker.to_bytes(), key=vm.encode())
+        raw = await tap.collect(
+            lambda seen: any(a.decision_id == marker.decision_id for a in results_for(seen, vm)), 30)
+    assert vcpus(pipeline, vm) == 3
+    assert [a.decision_id for a in results_for(raw, vm)].count(d.decision_id) == 0
+    with sessions() as s:
+        rows = s.scalars(select(models.Action).where(models.Action.decision_id == d.decision_id))
+        assert len(list(rows)) == 1
+
+
+async def test_with_serving_stopped_the_decision_falls_back_to_reactive(
+    pipeline: Pipeline, producer: AIOKafkaProducer
+) -> None:
+    vm, host = "vm-002-00", "host-002"
+    pipeline.server.stop()
+    try:
+        assert not pipeline.server.ready()
+        async with Tap(pipeline.settings, topics.DECISIONS.name) as tap:
+            await send_load(producer, vm, host, 96.0)
+            raw = await tap.collect(
+                lambda seen: any(decode(Decision, r).target_id == vm for r in seen), 60)
+    finally:
+        await asyncio.to_thread(pipeline.server.start)
+    d = next(x for x in map(lambda r: decode(Decision, r), raw) if x.target_id == vm)
+    assert d.decided_by == "autoscaler/reactive"
+    assert "serving unavailable" in d.explanation
+    assert d.trigger["fallback_reason"].startswith("serving unavailable")
+    assert d.params["vcpus"] > 2
