@@ -73,12 +73,28 @@ class VMAffinity:
 
     def hints(self, ctx: CycleContext, hosts: Hosts) -> list[str]:
         out = []
+        s = ctx.state
         for t in ctx.request.constraints.affinity:
             if not t.hard:
                 continue
-            if t.anti:
+            if t.anti and t.topology_key != TopologyKey.NUMA:
+                # The cheapest fix: the blocked domain with the fewest matching VMs.
+                dom = s.domain_of(t.topology_key)
+                assert dom is not None
+                counts = s.domain_counts(t.selector, t.topology_key)
+                d = dom[hosts]
+                best = int(d[np.argmin(counts[d])])
+                n_vms = int(counts[best])
+                freed = int((d == best).sum())
+                h = int(hosts[np.flatnonzero(d == best)[0]])
                 out.append(
-                    f"move VMs matching {t.selector} off one {t.topology_key} domain, or make the "
+                    f"move the {n_vms} VM(s) matching {t.selector} out of {t.topology_key} "
+                    f"{s.domain_name(t.topology_key, h)} (frees {freed} host(s) there), add a "
+                    f"{t.topology_key}, or make the anti-affinity soft"
+                )
+            elif t.anti:
+                out.append(
+                    f"move VMs matching {t.selector} off one NUMA cell, or make the "
                     f"anti-affinity soft: {hosts.size} hosts are blocked only by it"
                 )
             else:

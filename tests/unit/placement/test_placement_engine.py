@@ -85,6 +85,9 @@ def test_three_replicas_under_hard_host_anti_affinity() -> None:
         PlacementRequest(VMSpec("db2", 4, 4096, labels={"app": "db"}), req.constraints, replicas=1)
     )
     assert more.status == DecisionStatus.PENDING and "db2-0" not in s.state.vms
+    wp = more.decisions[-1].why_pending
+    assert wp is not None and wp.binding == "vm_affinity"
+    assert "move the 1 VM(s) matching app=db out of host h0 (frees 1 host(s) there)" in wp.hints[0]
 
 
 def test_group_rolls_back_when_last_replica_does_not_fit() -> None:
