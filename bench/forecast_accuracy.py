@@ -167,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calib-days", type=float, default=None, help="override calibration span")
     ap.add_argument("--origins", type=int, default=None, help="override calibration origins")
     ap.add_argument("--aci", type=float, default=None, help="override the ACI rate")
+    ap.add_argument(
+        "--oos", action="store_true", help="conformal on issued (out-of-sample) residuals"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # a shared 2-core machine: leave a core to the others
     t_start = time.perf_counter()
@@ -193,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings["n_origins"] = args.origins
     if args.aci is not None:
         settings["aci_rate"] = args.aci
+    if args.oos:
+        settings["oos_residuals"] = True
     log(f"{len(series)} series ({'real' if data_dir else 'synthetic'}); skipped: {skipped}")
 
     lstms, figures = train_lstms(checked if not args.quick else series, args.quick)
