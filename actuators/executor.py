@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 import libvirt
-
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.inspect import domain_state
 from novacron.actuators.ledger import Ledger
 from novacron.actuators.resize import set_memory, set_vcpus
+
 from novacron.events import ActionKind, ActionResult, ActionStatus, AutonomyMode, Decision, utcnow
 
 Operation = Callable[[libvirt.virDomain, Decision], None]
@@ -76,10 +76,10 @@ def execute(decision: Decision, fleet: Fleet, ledger: Ledger, paused: bool = Fal
             return result
         return None
 
-    if not ledger.claim(decision):
-        if ledger.status(decision.decision_id) != "claimed":
-            return None  # already done: a redelivery
-        # Claimed but never finished: reconcile below (the operation is absolute).
+    # Already claimed and finished: a redelivery. Claimed but never finished (the worker died
+    # mid-way): reconcile below, which is safe because the operation is absolute.
+    if not ledger.claim(decision) and ledger.status(decision.decision_id) != "claimed":
+        return None
     operation, verify = OPERATIONS[decision.action]
     try:
         host, dom = fleet.find_domain(decision.target_id, decision.host_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import libvirt
-
 from novacron.actuators.connection import ActuatorError
 from novacron.actuators.inspect import domain_state
 

@@ -34,7 +34,7 @@ def up(
     speed: Annotated[float, typer.Option(help="Event time per wall time (60 = 1 h per min).")] = 60.0,
 ) -> None:
     """Run the whole loop on the embedded default: a simulated fleet replaying real traces."""
-    from novacron.embedded import run_embedded  # noqa: PLC0415 - heavy imports
+    from novacron.embedded import run_embedded
 
     if duration is not None and duration <= 0:
         raise typer.BadParameter("--duration must be positive")
@@ -54,9 +54,9 @@ def up(
 @app.command()
 def worker() -> None:
     """Run the stream worker in the foreground (production: one per host or pod)."""
-    from novacron.actuators.connection import Fleet, HostConnection  # noqa: PLC0415
-    from novacron.streams.main import app as faust_app  # noqa: PLC0415
-    from novacron.streams.worker import build_runtime  # noqa: PLC0415
+    from novacron.actuators.connection import Fleet, HostConnection
+    from novacron.streams.main import app as faust_app
+    from novacron.streams.worker import build_runtime
 
     settings = get_settings()
     if not settings.host_uris:
@@ -69,7 +69,7 @@ def worker() -> None:
 @services_app.command("start")
 def services_start(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Start the services (all by default) unless they are already up."""
-    from novacron.services import start_all  # noqa: PLC0415
+    from novacron.services import start_all
 
     for name, state in start_all(get_settings(), names).items():
         console.print(f"{name}: {state}")
@@ -78,7 +78,7 @@ def services_start(names: Annotated[list[str] | None, typer.Argument()] = None) 
 @services_app.command("stop")
 def services_stop(names: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Stop the services novacron started."""
-    from novacron.services import stop_all  # noqa: PLC0415
+    from novacron.services import stop_all
 
     for name, state in stop_all(get_settings(), names).items():
         console.print(f"{name}: {state}")
@@ -87,7 +87,7 @@ def services_stop(names: Annotated[list[str] | None, typer.Argument()] = None) -
 @services_app.command("status")
 def services_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Probe every service; exit 1 if one is down."""
-    from novacron.services import status_all  # noqa: PLC0415
+    from novacron.services import status_all
 
     status = status_all(get_settings())
     if as_json:

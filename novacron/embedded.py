@@ -21,10 +21,10 @@ from rich.table import Table
 
 from novacron import topics
 from novacron.actuators import simfleet
-from novacron.events import ActionResult, Decision, DeadLetter, decode
+from novacron.events import ActionResult, DeadLetter, Decision, decode
 from novacron.kafka_admin import ensure_topics
-from novacron.serving.launcher import BentoServer
 from novacron.services import start_all
+from novacron.serving.launcher import BentoServer
 from novacron.settings import Settings
 from novacron.store import repository
 from novacron.streams.replay import Replayer, plan_traces, replay_series

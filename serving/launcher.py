@@ -61,7 +61,7 @@ class BentoServer:
 
 
 def _status(url: str) -> int:
-    import httpx  # noqa: PLC0415
+    import httpx
 
     try:
         return httpx.get(url, timeout=1.0).status_code

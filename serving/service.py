@@ -11,14 +11,13 @@ import math
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
-
 from novacron.serving.schemas import ForecastOut, ForecastRequest, ForecastResponse, IntervalOut
 
 
 @bentoml.service(name="novacron-forecaster", traffic={"timeout": 30})
 class ForecastService:
     def __init__(self) -> None:
-        from novacron.models.baselines import SeasonalNaive  # noqa: PLC0415 - load at start
+        from novacron.models.baselines import SeasonalNaive
 
         self._model_cls = SeasonalNaive
         self.model_name = "seasonal_naive"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+from novacron.store import repository
 from sqlalchemy.orm import Session, sessionmaker
 
 from novacron.events import ActionResult, Decision
-from novacron.store import repository
 
 
 class PgLedger:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from novacron.store import models
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from novacron.events import ActionKind, ActionResult, Decision, utcnow
-from novacron.store import models
 
 SCALING_ACTIONS = {
     ActionKind.SCALE_VCPU, ActionKind.SCALE_MEMORY, ActionKind.SCALE_OUT, ActionKind.SCALE_IN,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from novacron import topics as registry
 from novacron.actuators.executor import execute
-from novacron.events import Decision
 from novacron.store.ledger import PgLedger
 from novacron.streams import runtime
 from novacron.streams.app import actions_topic, app, decisions_topic
 from novacron.streams.deadletter import decode_or_dead_letter
+
+from novacron import topics as registry
+from novacron.events import Decision
 
 
 @app.agent(decisions_topic)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TypeVar
 
-from novacron.events import DeadLetter, Event, InvalidEvent, decode, utcnow
 from novacron.streams.app import deadletter_topic
+
+from novacron.events import DeadLetter, Event, InvalidEvent, decode, utcnow
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=Event)

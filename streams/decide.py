@@ -8,14 +8,15 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from novacron import topics as registry
-from novacron.events import FeatureVector, Forecast, MetricName
-from novacron.scaling import decide
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import SeriesIn
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
+
+from novacron import topics as registry
+from novacron.events import FeatureVector, Forecast, MetricName
+from novacron.scaling import decide
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ async def decision_agent(stream: Any) -> None:
         if state.get("eval") is not None and now - state["eval"] < rt.evaluate_every_s:
             continue
         state["eval"] = now
-        forecast, fallback = (None, f"history too short ({len(fv.history)} points)")
+        forecast: Forecast | None = None
+        fallback: str | None = f"history too short ({len(fv.history)} points)"
         if len(fv.history) >= MIN_HISTORY:
             forecast, fallback = await forecast_for(fv)
         if forecast is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from novacron.events import Decision
 from novacron.store import repository
 from novacron.streams import runtime
 from novacron.streams.app import app, decisions_topic
+
+from novacron.events import Decision
 
 
 def _store(decision: Decision) -> None:

@@ -10,6 +10,7 @@ from novacron.actions, so a VM that was scaled up reports lower utilisation — 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
 
 from novacron import topics
 from novacron.events import ActionResult, ActionStatus, MetricName, MetricSample, decode
-from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +141,8 @@ class Replayer:
                 await self._publish(producer, index)
                 index += 1
                 due = wall0 + (index - self.warmup_points) * self.step_s / self.speed
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=max(0.0, due - loop.time()))
-                except TimeoutError:
-                    pass
             await producer.flush()
         finally:
             stop.set()

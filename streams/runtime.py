@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from novacron.actuators.connection import Fleet
+from novacron.serving.client import ForecastClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from novacron.actuators.connection import Fleet
 from novacron.scaling import ScalingRule
-from novacron.serving.client import ForecastClient
 
 
 @dataclass

@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 import faust
-
 from novacron.actuators.connection import Fleet
 from novacron.serving.client import ForecastClient
-from novacron.settings import Settings
 from novacron.store.db import migrate, session_factory
 from novacron.streams import runtime
+
+from novacron.settings import Settings
 
 
 def build_runtime(settings: Settings, fleet: Fleet, **overrides: Any) -> runtime.Runtime:
@@ -49,8 +49,13 @@ class BackgroundWorker:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            from novacron.streams.main import app  # noqa: PLC0415 - agents register on import
+            from novacron.streams.main import app
 
+            if app.loop is not self._loop:
+                raise RuntimeError(
+                    "novacron.streams.app was imported outside the worker thread, so its "
+                    "tables are bound to another event loop; import only streams.windows "
+                    "or streams.runtime in processes that use BackgroundWorker")
             self._app = app
             self._worker = _ThreadWorker(app, loop=self._loop, loglevel=self._loglevel,
                                          redirect_stdouts=False, override_logging=False,

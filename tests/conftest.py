@@ -5,12 +5,21 @@ its own, so a running `make run` is never disturbed."""
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 
 os.environ.setdefault("NOVACRON_CONSUMER_GROUP", f"novacron-test-{uuid.uuid4().hex[:8]}")
 # Start at the topics' end: the dev broker keeps earlier runs' events.
 os.environ.setdefault("NOVACRON_CONSUMER_OFFSET_RESET", "latest")
-os.environ.setdefault("NOVACRON_SERVING_URL", "http://127.0.0.1:3100")
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# A port of this run's own: the tests stop and start their forecast service.
+os.environ.setdefault("NOVACRON_SERVING_URL", f"http://127.0.0.1:{_free_port()}")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 from collections.abc import Iterator

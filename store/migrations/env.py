@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
-
 from novacron.store.models import Base
+from sqlalchemy import create_engine
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

@@ -29,6 +29,7 @@ def pipeline(settings: Settings, sessions: sessionmaker[Session],
     start_all(settings, ["postgres", "broker"])
     asyncio.run(ensure_topics(settings))
     server = BentoServer(settings)
+    assert not server.ready(), f"{settings.serving_url} is taken: the tests need their own server"
     server.start()
     fleet = simfleet.build(Path(tmp_path_factory.mktemp("fleet")), hosts=3, vms_per_host=3)
     rt = build_runtime(settings, fleet)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
-from novacron.streams.features import add_sample, features_of
+from novacron.streams.windows import add_sample, features_of
 
 from novacron.events import MetricName, MetricSample
 
