@@ -1,0 +1,1 @@
+"""novacron.autoscaler: predictive and reactive scaling decisions (pure)."""
