@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, Uuid
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -38,6 +38,9 @@ class VM(Base):
     labels: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     state: Mapped[str] = mapped_column(String(40), default="running")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The applied effective-policy settings (field path -> value) that the dry-run compares.
+    policy_settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
+    tags: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
 
 
 class OrchestrationPolicy(Base):
@@ -59,6 +62,10 @@ class PlacementDecision(Base):
     alternatives: Mapped[list[Any]] = mapped_column(Json, default=list)
     policy: Mapped[str] = mapped_column(String(200))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # placed | pending | invalid | awaiting-approval (API-made decisions; NULL before 0002)
+    status: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)  # breakdown, why-pending
 
 
 class ScalingEvent(Base):
@@ -106,3 +113,68 @@ class HealingEvent(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     evidence: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- The API's tables (migration 0002): who may call it, what they did, what waits for them.
+
+
+class ApiToken(Base):
+    """An API token. Only a salted scrypt hash of the secret is stored; the token's public
+    ``token_id`` (its prefix) finds the row, so verifying costs one hash, not one per row."""
+
+    __tablename__ = "api_tokens"
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))  # viewer | operator | admin
+    secret_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what, when, and how it ended: one row per mutating request, refused ones too."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)  # token id, or "anonymous"
+    role: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(1000))
+    status_code: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class PendingDecision(Base):
+    """A decision waiting for an operator (autonomy mode ``approve``, or the fleet paused):
+    approve it, reject it, or override it with another target."""
+
+    __tablename__ = "pending_decisions"
+    decision_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(200), index=True)
+    decision: Mapped[dict[str, Any]] = mapped_column(Json)  # the full decision as proposed
+    reason: Mapped[str] = mapped_column(Text)  # why it waits
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending|approved|rejected|overridden
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    override: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ControlSetting(Base):
+    """Fleet-wide switches (the global pause) with who set them and when."""
+
+    __tablename__ = "control_settings"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+# The decision log is read newest first (the API, the GraphQL view, the event stream).
+Index("ix_placement_decisions_decided_at", PlacementDecision.decided_at)
+Index("ix_healing_events_occurred_at", HealingEvent.occurred_at)

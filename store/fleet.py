@@ -1,0 +1,189 @@
+"""Reads and writes the API needs on the fleet tables: VMs, hosts, decisions, events, policies.
+Every function takes a Session, so callers own the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from novacron.store import models
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from novacron.events import utcnow
+
+# One placement commits at a time across every API process: the decision reads free capacity
+# and the insert must see the same fleet, or two concurrent requests could fill one slot twice.
+PLACEMENT_LOCK = 0x4E4F5641  # "NOVA"
+
+
+def lock_placement(session: Session) -> None:
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PLACEMENT_LOCK})
+
+
+# -- hosts and VMs -------------------------------------------------------------------------
+
+
+def hosts(session: Session, limit: int | None = None, offset: int = 0) -> list[models.Host]:
+    q = select(models.Host).order_by(models.Host.host_id).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    return list(session.scalars(q))
+
+
+def host(session: Session, host_id: str) -> models.Host | None:
+    return session.get(models.Host, host_id)
+
+
+def vms(session: Session, limit: int | None = 100, offset: int = 0, host_id: str | None = None,
+        state: str | None = None) -> list[models.VM]:
+    q = select(models.VM).order_by(models.VM.vm_id).offset(offset)
+    if limit is not None:
+        q = q.limit(limit)
+    if host_id is not None:
+        q = q.where(models.VM.host_id == host_id)
+    if state is not None:
+        q = q.where(models.VM.state == state)
+    return list(session.scalars(q))
+
+
+def vm(session: Session, vm_id: str) -> models.VM | None:
+    return session.get(models.VM, vm_id)
+
+
+def add_vm(session: Session, vm_id: str, host_id: str | None, vcpus: int, memory_mib: int,
+           labels: dict[str, str], tags: Sequence[str], state: str) -> bool:
+    """Insert a VM; False when the id is taken (the caller answers 409)."""
+    stmt = pg_insert(models.VM).values(
+        vm_id=vm_id, host_id=host_id, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
+        tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
+    ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(models.VM.vm_id)
+    return session.execute(stmt).first() is not None
+
+
+def delete_vm(session: Session, vm_id: str) -> bool:
+    res = session.execute(delete(models.VM).where(models.VM.vm_id == vm_id).returning(models.VM.vm_id))
+    return res.first() is not None
+
+
+def set_vm_state(session: Session, vm_id: str, state: str) -> models.VM | None:
+    row = session.get(models.VM, vm_id, with_for_update=True)
+    if row is not None:
+        row.state = state
+        row.updated_at = utcnow()
+    return row
+
+
+def set_vm_host(session: Session, vm_id: str, host_id: str | None) -> None:
+    row = session.get(models.VM, vm_id)
+    if row is not None:
+        row.host_id = host_id
+        row.updated_at = utcnow()
+
+
+def set_policy_settings(session: Session, vm_id: str, settings: dict[str, Any]) -> None:
+    row = session.get(models.VM, vm_id, with_for_update=True)
+    if row is not None:
+        row.policy_settings = settings
+        row.updated_at = utcnow()
+
+
+def count_vms(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(models.VM)) or 0)
+
+
+# -- decisions and events ------------------------------------------------------------------
+
+
+def record_placement(session: Session, *, decision_id: uuid.UUID, vm_id: str,
+                     target_host: str | None, score: float | None, explanation: str,
+                     alternatives: list[dict[str, Any]], policy: str, status: str,
+                     request: dict[str, Any], detail: dict[str, Any]) -> models.PlacementDecision:
+    row = models.PlacementDecision(
+        decision_id=decision_id, vm_id=vm_id, target_host=target_host, score=score,
+        explanation=explanation, alternatives=alternatives, policy=policy, status=status,
+        request=request, detail=detail, decided_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def set_placement_status(session: Session, decision_id: uuid.UUID, status: str,
+                         target_host: str | None) -> None:
+    row = session.get(models.PlacementDecision, decision_id)
+    if row is not None:
+        row.status = status
+        row.target_host = target_host
+
+
+def placement_decisions(session: Session, vm_id: str | None = None, status: str | None = None,
+                        limit: int = 100, since: datetime | None = None
+                        ) -> list[models.PlacementDecision]:
+    m = models.PlacementDecision
+    q = select(m).order_by(m.decided_at.desc()).limit(limit)
+    if vm_id is not None:
+        q = q.where(m.vm_id == vm_id)
+    if status is not None:
+        q = q.where(m.status == status)
+    if since is not None:
+        q = q.where(m.decided_at >= since)
+    return list(session.scalars(q))
+
+
+def placement_decision(session: Session, decision_id: uuid.UUID) -> models.PlacementDecision | None:
+    return session.get(models.PlacementDecision, decision_id)
+
+
+def scaling_events(session: Session, vm_id: str | None = None, action: str | None = None,
+                   limit: int = 100, since: datetime | None = None) -> list[models.ScalingEvent]:
+    m = models.ScalingEvent
+    q = select(m).order_by(m.occurred_at.desc()).limit(limit)
+    if vm_id is not None:
+        q = q.where(m.vm_id == vm_id)
+    if action is not None:
+        q = q.where(m.action == action)
+    if since is not None:
+        q = q.where(m.occurred_at >= since)
+    return list(session.scalars(q))
+
+
+def healing_events(session: Session, subject_id: str | None = None, limit: int = 100,
+                   since: datetime | None = None) -> list[models.HealingEvent]:
+    m = models.HealingEvent
+    q = select(m).order_by(m.occurred_at.desc()).limit(limit)
+    if subject_id is not None:
+        q = q.where(m.subject_id == subject_id)
+    if since is not None:
+        q = q.where(m.occurred_at >= since)
+    return list(session.scalars(q))
+
+
+# -- policies ------------------------------------------------------------------------------
+
+
+def policies(session: Session) -> list[models.OrchestrationPolicy]:
+    m = models.OrchestrationPolicy
+    return list(session.scalars(select(m).order_by(m.priority.desc(), m.name)))
+
+
+def policy(session: Session, name: str) -> models.OrchestrationPolicy | None:
+    return session.get(models.OrchestrationPolicy, name)
+
+
+def upsert_policy(session: Session, name: str, priority: int, spec: dict[str, Any],
+                  source: str | None) -> bool:
+    """Insert or replace; True when the policy is new."""
+    existed = session.get(models.OrchestrationPolicy, name) is not None
+    values = dict(name=name, priority=priority, spec=spec, source=source, updated_at=utcnow())
+    stmt = pg_insert(models.OrchestrationPolicy).values(**values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=values))
+    return not existed
+
+
+def delete_policy(session: Session, name: str) -> bool:
+    m = models.OrchestrationPolicy
+    return session.execute(delete(m).where(m.name == name).returning(m.name)).first() is not None
