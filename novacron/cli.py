@@ -20,6 +20,7 @@ services_app = typer.Typer(help="Local services: PostgreSQL, the broker, the TSD
                            no_args_is_help=True)
 app.add_typer(services_app, name="services")
 console = Console()
+__import__("novacron.train_cli").train_cli.register(app)
 
 
 @app.command()
