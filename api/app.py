@@ -1,46 +1,54 @@
-"""The HTTP API. The foundation serves health and the decision log; the v1 VM API, v2
-orchestration endpoints, GraphQL and WebSocket come with the policy and API work."""
+"""The HTTP API: v1 VMs (stable), v2 orchestration, GraphQL and the event stream, behind
+bearer tokens with roles; every mutating request is audited. The OpenAPI document is at
+/openapi.json (and /docs)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import logging
 
-from fastapi import Depends, FastAPI, Query
-from novacron.store import models
-from novacron.store.db import session_factory
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from novacron.api import admin, control, graphql, stream, v1_vms, v2_events, v2_placement, v2_policies
+from novacron.api.config import get_api_settings
+from novacron.api.middleware import Audit, BodyLimit
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from novacron import __version__
-from novacron.settings import get_settings
 
-app = FastAPI(title="NovaCron", version=__version__)
-
-
-def db() -> Any:
-    with session_factory(get_settings().database_url)() as s:
-        yield s
+log = logging.getLogger(__name__)
 
 
-@app.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def create_app() -> FastAPI:
+    api = FastAPI(title="NovaCron", version=__version__,
+                  description="Control plane for libvirt/KVM fleets. Authenticate with "
+                              "`Authorization: Bearer ncr_...` (`novacron token create`).")
+    for module in (v1_vms, v2_placement, v2_policies, v2_events, control, admin):
+        api.include_router(module.router)
+    api.include_router(graphql.router, tags=["graphql"])
+    api.include_router(stream.router)
+
+    @api.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @api.exception_handler(IntegrityError)
+    async def conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        return JSONResponse({"detail": "conflicts with existing data (duplicate or referenced)"}, 409)
+
+    @api.exception_handler(DataError)
+    async def bad_data(_: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse({"detail": "a value cannot be stored (out of range or bad encoding)"}, 422)
+
+    @api.exception_handler(StatementError)
+    async def bad_parameter(_: Request, exc: StatementError) -> JSONResponse:
+        if isinstance(exc.orig, ValueError):  # e.g. NUL in a string: the driver refuses it
+            return JSONResponse({"detail": f"a value cannot be stored: {exc.orig}"}, 422)
+        raise exc
+
+    # Outermost first: the size limit answers before the audit and the routes see the body.
+    api.add_middleware(Audit)
+    api.add_middleware(BodyLimit, max_bytes=get_api_settings().max_body_bytes)
+    return api
 
 
-@app.get("/v2/scaling-events")
-def scaling_events(
-    session: Annotated[Session, Depends(db)],
-    vm_id: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[dict[str, Any]]:
-    """Scaling decisions with their trigger, explanation and alternatives, newest first."""
-    q = select(models.ScalingEvent).order_by(models.ScalingEvent.occurred_at.desc()).limit(limit)
-    if vm_id is not None:
-        q = q.where(models.ScalingEvent.vm_id == vm_id)
-    return [
-        {"decision_id": str(e.decision_id), "vm_id": e.vm_id, "action": e.action,
-         "params": e.params, "trigger": e.trigger, "explanation": e.explanation,
-         "alternatives": e.alternatives, "policy": e.policy, "mode": e.mode,
-         "decided_by": e.decided_by, "occurred_at": e.occurred_at.isoformat()}
-        for e in session.scalars(q)
-    ]
+app = create_app()

@@ -1,0 +1,92 @@
+"""Operators in control: the global pause switch and the decisions waiting for them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from novacron.api import views
+from novacron.api.auth import AUTH_RESPONSES, admin, operator, viewer
+from novacron.api.deps import DB
+from novacron.api.placement_flow import apply_to_host
+from novacron.api.schemas import OverrideIn, PauseIn, PauseOut, PendingOut, ResolveIn
+from novacron.api.tokens import Principal
+from novacron.store import control, fleet
+
+router = APIRouter(prefix="/v2", tags=["v2 control"], responses={**AUTH_RESPONSES})
+STATUSES = r"^(pending|approved|rejected|overridden)$"
+RESOLVE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such pending decision"},
+    409: {"description": "Already resolved, fleet paused, or the target has no room"},
+}
+
+
+@router.get("/pause", response_model=PauseOut, dependencies=[Depends(viewer)])
+def get_pause(session: DB) -> dict[str, Any]:
+    return control.pause_state(session)
+
+
+@router.put("/pause", response_model=PauseOut)
+def set_pause(session: DB, body: PauseIn, who: Annotated[Principal, Depends(admin)]) -> dict[str, Any]:
+    """Stop (or resume) every action fleet-wide. Decisions keep being made and explained;
+    while paused they wait in /v2/approvals."""
+    return control.set_pause(session, body.paused, body.reason, f"token:{who.token_id} ({who.name})")
+
+
+@router.get("/approvals", response_model=list[PendingOut], dependencies=[Depends(viewer)])
+def list_pending(session: DB,
+                 status: Annotated[str | None, Query(pattern=STATUSES)] = "pending",
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    return [views.pending(p) for p in control.pending(session, status, limit)]
+
+
+def _open(session: DB, decision_id: uuid.UUID, acting: bool) -> Any:
+    row = control.lock_pending(session, decision_id)
+    if row is None:
+        raise HTTPException(404, f"no pending decision {decision_id}")
+    if row.status != control.PENDING:
+        raise HTTPException(409, f"decision {decision_id} is already {row.status} by {row.resolved_by}")
+    if acting and control.is_paused(session):
+        raise HTTPException(409, "the fleet is paused; resume it before approving actions")
+    return row
+
+
+def _actor(who: Principal) -> str:
+    return f"token:{who.token_id} ({who.name})"
+
+
+@router.post("/approvals/{decision_id}/approve", response_model=PendingOut, responses={**RESOLVE})
+def approve(session: DB, decision_id: uuid.UUID, body: ResolveIn,
+            who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+    """Let the decision act as proposed (placements create their VM now)."""
+    row = _open(session, decision_id, acting=True)
+    if row.action == "place":
+        apply_to_host(session, row.decision["request"], row.decision["target_host"])
+        fleet.set_placement_status(session, decision_id, "placed", row.decision["target_host"])
+    control.resolve_pending(session, row, control.APPROVED, _actor(who), body.comment)
+    return views.pending(row)
+
+
+@router.post("/approvals/{decision_id}/reject", response_model=PendingOut, responses={**RESOLVE})
+def reject(session: DB, decision_id: uuid.UUID, body: ResolveIn,
+           who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+    row = _open(session, decision_id, acting=False)
+    if row.action == "place":
+        fleet.set_placement_status(session, decision_id, "rejected", row.decision.get("target_host"))
+    control.resolve_pending(session, row, control.REJECTED, _actor(who), body.comment)
+    return views.pending(row)
+
+
+@router.post("/approvals/{decision_id}/override", response_model=PendingOut, responses={**RESOLVE})
+def override(session: DB, decision_id: uuid.UUID, body: OverrideIn,
+             who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+    """Act, but on the operator's target host instead of the proposed one (checked for room)."""
+    row = _open(session, decision_id, acting=True)
+    if row.action != "place":
+        raise HTTPException(409, f"only placements can be overridden with a host; this is {row.action}")
+    apply_to_host(session, row.decision["request"], body.target_host)
+    fleet.set_placement_status(session, decision_id, "placed", body.target_host)
+    control.resolve_pending(session, row, control.OVERRIDDEN, _actor(who), body.comment,
+                            {"target_host": body.target_host})
+    return views.pending(row)

@@ -1,0 +1,105 @@
+"""One placement, as v1 create and v2 placement both run it: decide on the stored fleet,
+record the explained decision, then act as the autonomy mode and the pause switch allow."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from novacron.api import placing
+from novacron.api.policies_store import policy_set
+from novacron.api.schemas import PlacementIn
+from novacron.api.tokens import Principal
+from novacron.placement.types import DecisionStatus
+from novacron.store import control, fleet, models
+from sqlalchemy.orm import Session
+
+
+@dataclass
+class Outcome:
+    row: models.PlacementDecision | None
+    applied: bool
+    preview: dict[str, Any] | None = None  # a dry run's decision, not recorded
+
+
+def invalid(errors: Sequence[object]) -> HTTPException:
+    return HTTPException(422, [{"loc": ["body", *str(e).split(":", 1)[0].split(".")],
+                                "msg": str(e), "type": "placement"} for e in errors])
+
+
+def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence[str] = (),
+          start: bool = True) -> Outcome:
+    vm_id = body.vm.vm_id or f"vm-{uuid.uuid4().hex[:12]}"
+    if not body.dry_run:
+        fleet.lock_placement(session)
+        if fleet.vm(session, vm_id) is not None:
+            raise HTTPException(409, f"VM {vm_id} already exists")
+    d = placing.decide(session, body, vm_id)
+    if d.status == DecisionStatus.INVALID:
+        raise invalid(d.errors)
+    request = body.model_dump(mode="json")
+    request["vm"]["vm_id"] = vm_id
+    request["start"], request["tags"] = start, list(tags)
+    mode = policy_set(session).effective(dict(body.vm.labels), tags).autonomy("place").value
+    alternatives, detail = placing.alternatives(d), placing.detail(d)
+    detail["mode"] = mode
+    status = d.status.value
+    paused = control.pause_state(session)
+    waits: str | None = None
+    if d.status == DecisionStatus.PLACED:
+        if paused["paused"]:
+            waits = f"the fleet is paused by {paused['updated_by']}: {paused['reason']}"
+        elif mode == "approve":
+            waits = "the effective policy's autonomy for place is approve"
+        elif mode in ("observe", "recommend"):
+            status = "recommended"
+        if waits:
+            status = "awaiting-approval"
+    if body.dry_run:
+        preview = {"decision_id": uuid.uuid4(), "vm_id": vm_id, "status": status,
+                   "target_host": d.target_node, "score": d.score, "explanation": d.explanation,
+                   "alternatives": alternatives, "policy": "default", "decided_at": None,
+                   "detail": detail, "applied": False}
+        return Outcome(None, False, preview)
+    decision_id = uuid.uuid4()
+    row = fleet.record_placement(
+        session, decision_id=decision_id, vm_id=vm_id, target_host=d.target_node, score=d.score,
+        explanation=d.explanation, alternatives=alternatives, policy="default", status=status,
+        request=request, detail=detail)
+    if waits:
+        control.add_pending(session, decision_id, "place", vm_id,
+                            {"target_host": d.target_node, "score": d.score,
+                             "explanation": d.explanation, "request": request,
+                             "requested_by": who.token_id}, waits)
+        return Outcome(row, False)
+    if status == DecisionStatus.PLACED.value and d.target_node is not None:
+        fleet.add_vm(session, vm_id, d.target_node, round(body.vm.vcpus), round(body.vm.memory_mib),
+                     dict(body.vm.labels), tags, "running" if start else "stopped")
+        return Outcome(row, True)
+    return Outcome(row, False)
+
+
+def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> None:
+    """Create the VM of a parked placement on ``host_id`` after checking it still fits."""
+    fleet.lock_placement(session)
+    vm = request["vm"]
+    if fleet.vm(session, vm["vm_id"]) is not None:
+        raise HTTPException(409, f"VM {vm['vm_id']} already exists")
+    state = placing.fleet_state(session)
+    idx = state.index.get(host_id)
+    if idx is None:
+        raise HTTPException(422, f"unknown host {host_id}")
+    if state.cordoned[idx]:
+        raise HTTPException(409, f"host {host_id} is not up")
+    need = (round(vm["vcpus"] * 1000), round(vm["memory_mib"]))
+    free = state.cap[idx] - state.used[idx]
+    if free[0] < need[0] or free[1] < need[1]:
+        raise HTTPException(409, f"host {host_id} no longer has room: free {free[0] / 1000:g} vCPU, "
+                                 f"{int(free[1])} MiB; the VM needs {vm['vcpus']:g} vCPU, "
+                                 f"{vm['memory_mib']:g} MiB")
+    fleet.add_vm(session, vm["vm_id"], host_id, round(vm["vcpus"]), round(vm["memory_mib"]),
+                 dict(vm.get("labels") or {}), request.get("tags") or [],
+                 "running" if request.get("start", True) else "stopped")

@@ -1,0 +1,170 @@
+"""Request and response models. Every input is bounded and typed; unknown fields are refused,
+so a typo is a 422 naming the field rather than a silently ignored setting."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._/-]{0,63}$")]
+Labels = Annotated[dict[LabelKey, LabelValue], Field(max_length=64)]
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VMCreate(Strict):
+    vm_id: Identifier | None = None
+    vcpus: int = Field(ge=1, le=512)
+    memory_mib: int = Field(ge=64, le=16 * 1024 * 1024)
+    labels: Labels = Field(default_factory=dict)
+    tags: Annotated[list[LabelValue], Field(max_length=64)] = Field(default_factory=list)
+    start: bool = True
+
+
+class VMOut(BaseModel):
+    vm_id: str
+    host_id: str | None
+    vcpus: int
+    memory_mib: int
+    labels: dict[str, Any]
+    tags: list[Any]
+    state: str
+    updated_at: str
+
+
+class HostOut(BaseModel):
+    host_id: str
+    uri: str
+    vcpus: int
+    memory_mib: int
+    labels: dict[str, Any]
+    state: str
+
+
+class TermIn(Strict):
+    labels: Labels
+    topology_key: Literal["numa", "host", "rack", "zone"] = "host"
+    hard: bool = True
+    weight: float = Field(default=1.0, ge=0, le=100)
+
+
+class SpreadIn(Strict):
+    labels: Labels
+    topology_key: Literal["numa", "host", "rack", "zone"] = "rack"
+    max_skew: int = Field(default=1, ge=1, le=1000)
+    hard: bool = True
+    weight: float = Field(default=1.0, ge=0, le=100)
+
+
+class HostTermIn(Strict):
+    label: LabelKey
+    values: Annotated[list[LabelValue], Field(min_length=1, max_length=64)]
+    operator: Literal["In", "NotIn"] = "In"
+    hard: bool = True
+    weight: float = Field(default=1.0, ge=0, le=100)
+
+
+class VMSpecIn(Strict):
+    vm_id: Identifier | None = None
+    vcpus: float = Field(gt=0, le=512)
+    memory_mib: float = Field(gt=0, le=16 * 1024 * 1024)
+    net_mbps: float = Field(default=0, ge=0, le=1e6)
+    disk_gib: float = Field(default=0, ge=0, le=1e6)
+    iops: float = Field(default=0, ge=0, le=1e8)
+    gpus: float = Field(default=0, ge=0, le=64)
+    numa: Literal["none", "prefer", "require"] = "none"
+    labels: Labels = Field(default_factory=dict)
+
+
+class PlacementIn(Strict):
+    vm: VMSpecIn
+    strategy: Literal["spread", "binpack", "balanced", "cost", "fragmentation"] = "balanced"
+    affinity: Annotated[list[TermIn], Field(max_length=16)] = Field(default_factory=list)
+    anti_affinity: Annotated[list[TermIn], Field(max_length=16)] = Field(default_factory=list)
+    spread: Annotated[list[SpreadIn], Field(max_length=16)] = Field(default_factory=list)
+    host_affinity: Annotated[list[HostTermIn], Field(max_length=16)] = Field(default_factory=list)
+    allow_spot: bool = False
+    dry_run: bool = Field(default=False, description="decide and explain, record nothing")
+
+
+class AlternativeOut(BaseModel):
+    host: str
+    score: float
+    why_lost: str
+    breakdown: list[dict[str, Any]]
+
+
+class DecisionOut(BaseModel):
+    decision_id: uuid.UUID
+    vm_id: str
+    status: str = Field(description="placed | pending | awaiting-approval | recommended | rejected")
+    target_host: str | None
+    score: float | None
+    explanation: str
+    alternatives: list[dict[str, Any]]
+    policy: str
+    decided_at: str | None
+    detail: dict[str, Any] = Field(default_factory=dict)
+    applied: bool = False
+
+
+class PauseIn(Strict):
+    paused: bool
+    reason: Text = ""
+
+
+class PauseOut(BaseModel):
+    paused: bool
+    reason: str
+    updated_by: str | None
+    updated_at: str | None
+
+
+class ResolveIn(Strict):
+    comment: Text | None = None
+
+
+class OverrideIn(Strict):
+    target_host: Identifier
+    comment: Text | None = None
+
+
+class PendingOut(BaseModel):
+    decision_id: uuid.UUID
+    action: str
+    target_id: str
+    decision: dict[str, Any]
+    reason: str
+    status: str
+    created_at: str
+    resolved_at: str | None
+    resolved_by: str | None
+    override: dict[str, Any] | None
+    comment: str | None
+
+
+class PolicyIn(Strict):
+    spec: dict[str, Any] = Field(description="a policy document (the YAML policy as JSON)")
+    source: Text | None = None
+
+
+class PolicyYaml(Strict):
+    yaml: Annotated[str, StringConstraints(max_length=512 * 1024)] | None = Field(
+        default=None, description="policy YAML to lint (all documents); omit to lint the stored set")
+
+
+class DryRunIn(Strict):
+    vm_ids: Annotated[list[Identifier], Field(max_length=10_000)] | None = Field(
+        default=None, description="limit the plan to these VMs; omit for every VM")
+
+
+class ErrorOut(BaseModel):
+    detail: Any

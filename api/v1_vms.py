@@ -1,0 +1,91 @@
+"""v1: the VM API users script against. Stable: fields are only ever added."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from novacron.api import views
+from novacron.api.auth import AUTH_RESPONSES, operator, viewer
+from novacron.api.deps import DB
+from novacron.api.placement_flow import place
+from novacron.api.schemas import ID_PATTERN, PlacementIn, VMCreate, VMOut, VMSpecIn
+from novacron.api.tokens import Principal
+from novacron.store import control, fleet
+
+router = APIRouter(prefix="/v1/vms", tags=["v1 VMs"], responses={**AUTH_RESPONSES})
+VmId = Annotated[str, Path(pattern=ID_PATTERN)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such VM"}}
+PAUSED: dict[int | str, dict[str, Any]] = {409: {"description": "Conflict: paused, exists, or no room"}}
+
+
+def _get(session: DB, vm_id: str) -> dict[str, Any]:
+    row = fleet.vm(session, vm_id)
+    if row is None:
+        raise HTTPException(404, f"no VM {vm_id}")
+    return views.vm(row)
+
+
+def _not_paused(session: DB) -> None:
+    p = control.pause_state(session)
+    if p["paused"]:
+        raise HTTPException(409, f"the fleet is paused by {p['updated_by']} ({p['reason']}); "
+                                 "resume it with PUT /v2/pause")
+
+
+@router.get("", response_model=list[VMOut], dependencies=[Depends(viewer)])
+def list_vms(session: DB, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+             offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+             host_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+             state: Annotated[str | None, Query(pattern=r"^[a-z-]{1,40}$")] = None) -> list[dict[str, Any]]:
+    return [views.vm(v) for v in fleet.vms(session, limit, offset, host_id, state)]
+
+
+@router.post("", response_model=VMOut, status_code=201, responses={**PAUSED})
+def create_vm(session: DB, body: VMCreate, who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+    """Place the VM (the v2 engine picks the host) and record it; 409 when nothing fits."""
+    _not_paused(session)
+    req = PlacementIn(vm=VMSpecIn(vm_id=body.vm_id, vcpus=body.vcpus, memory_mib=body.memory_mib,
+                                  labels=body.labels))
+    out = place(session, req, who, tags=body.tags, start=body.start)
+    assert out.row is not None
+    if not out.applied:
+        raise HTTPException(409, {"message": f"VM not created: {out.row.status}",
+                                  "decision_id": str(out.row.decision_id),
+                                  "explanation": out.row.explanation})
+    return _get(session, out.row.vm_id)
+
+
+@router.get("/{vm_id}", response_model=VMOut, responses={**NOT_FOUND}, dependencies=[Depends(viewer)])
+def get_vm(session: DB, vm_id: VmId) -> dict[str, Any]:
+    return _get(session, vm_id)
+
+
+@router.delete("/{vm_id}", status_code=204, responses={**NOT_FOUND, **PAUSED},
+               dependencies=[Depends(operator)])
+def delete_vm(session: DB, vm_id: VmId) -> Response:
+    _not_paused(session)
+    if not fleet.delete_vm(session, vm_id):
+        raise HTTPException(404, f"no VM {vm_id}")
+    return Response(status_code=204)
+
+
+def _set_state(session: DB, vm_id: str, state: str) -> dict[str, Any]:
+    _not_paused(session)
+    row = fleet.set_vm_state(session, vm_id, state)
+    if row is None:
+        raise HTTPException(404, f"no VM {vm_id}")
+    return views.vm(row)
+
+
+@router.post("/{vm_id}/start", response_model=VMOut, responses={**NOT_FOUND, **PAUSED},
+             dependencies=[Depends(operator)])
+def start_vm(session: DB, vm_id: VmId) -> dict[str, Any]:
+    """Record the desired state; the actuators make it so."""
+    return _set_state(session, vm_id, "running")
+
+
+@router.post("/{vm_id}/stop", response_model=VMOut, responses={**NOT_FOUND, **PAUSED},
+             dependencies=[Depends(operator)])
+def stop_vm(session: DB, vm_id: VmId) -> dict[str, Any]:
+    return _set_state(session, vm_id, "stopped")
