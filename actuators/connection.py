@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 
 import libvirt
+from novacron.actuators.eventloop import ensure_event_loop
+from novacron.actuators.xml import DomainSpec
 
 # libvirt prints every error to stderr by default; we raise and report them ourselves.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -32,6 +34,7 @@ class HostConnection:
                         return self._conn
                 except libvirt.libvirtError:
                     pass
+            ensure_event_loop()  # before opening, or this connection delivers no events
             try:
                 self._conn = libvirt.open(self.uri)
             except libvirt.libvirtError as exc:
@@ -52,8 +55,21 @@ class HostConnection:
 class Fleet:
     """The hosts an actuator manages: host id -> connection."""
 
-    def __init__(self, hosts: list[HostConnection]) -> None:
+    def __init__(self, hosts: list[HostConnection], specs: dict[str, DomainSpec] | None = None) -> None:
         self.hosts: dict[str, HostConnection] = {h.host_id: h for h in hosts}
+        # The last known spec of each VM: what a cold migration defines on the target when the
+        # source host cannot be read any more (it is down, and fenced).
+        self.specs: dict[str, DomainSpec] = dict(specs or {})
+
+    def lookup(self, host_id: str, vm_id: str) -> libvirt.virDomain | None:
+        """The domain on that host, or None when it is not defined there. Raises
+        :class:`ActuatorError` when the host cannot be reached."""
+        try:
+            return self.host(host_id).get().lookupByName(vm_id)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise ActuatorError(f"host {host_id}: looking up {vm_id}: {exc}") from exc
 
     def host(self, host_id: str) -> HostConnection:
         try:

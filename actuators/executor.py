@@ -10,17 +10,54 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import libvirt
+from novacron.actuators import lifecycle
+from novacron.actuators.clone import clone, clone_name
 from novacron.actuators.connection import ActuatorError, Fleet
+from novacron.actuators.deadline import Deadline
 from novacron.actuators.inspect import domain_state
 from novacron.actuators.ledger import Ledger
+from novacron.actuators.migrate import migrate
+from novacron.actuators.placement_state import UNREACHABLE, where
 from novacron.actuators.resize import set_memory, set_vcpus
 
 from novacron.events import ActionKind, ActionResult, ActionStatus, AutonomyMode, Decision, utcnow
 
-Operation = Callable[[libvirt.virDomain, Decision], None]
+DomainOperation = Callable[[libvirt.virDomain, Decision], None]
+Verify = Callable[[dict[str, Any], Decision], bool]
+DEFAULT_BUDGET_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One action kind: read the state it is judged by, act, and verify the result.
+
+    ``apply`` runs when ``verify`` does not already hold, and also on a fresh claim when
+    ``act_when_fresh`` (a restart must happen even though the VM reads "running": it is hung);
+    a claim interrupted mid-way is only reconciled, never repeated blindly.
+    """
+
+    observe: Callable[[Fleet, Decision], dict[str, Any]]
+    apply: Callable[[Fleet, Decision, Deadline], str]
+    verify: Verify
+    act_when_fresh: bool = False
+
+
+def on_domain(operation: DomainOperation, verify: Verify) -> Operation:
+    """An operation on the decision's domain where it is (vertical resize and the like)."""
+
+    def observe(fleet: Fleet, decision: Decision) -> dict[str, Any]:
+        host, dom = fleet.find_domain(decision.target_id, decision.host_id)
+        return {**domain_state(dom), "host_id": host.host_id}
+
+    def apply(fleet: Fleet, decision: Decision, _deadline: Deadline) -> str:
+        operation(fleet.find_domain(decision.target_id, decision.host_id)[1], decision)
+        return f"{decision.action.value} applied"
+
+    return Operation(observe, apply, verify)
 
 
 def _scale_vcpu(dom: libvirt.virDomain, decision: Decision) -> None:
@@ -39,9 +76,142 @@ def _verify_memory(after: dict[str, Any], decision: Decision) -> bool:
     return bool(after["memory_mib"] == int(decision.params["memory_mib"]))
 
 
-OPERATIONS: dict[ActionKind, tuple[Operation, Callable[[dict[str, Any], Decision], bool]]] = {
-    ActionKind.SCALE_VCPU: (_scale_vcpu, _verify_vcpu),
-    ActionKind.SCALE_MEMORY: (_scale_memory, _verify_memory),
+# ------------------------------------------------------------------ healing operations
+# Decisions from the healer carry params.rung, source_host, target_host and the fence proof.
+
+
+def _source(decision: Decision) -> str:
+    src = decision.params.get("source_host") or decision.host_id
+    if not src:
+        raise ActuatorError(f"{decision.action.value} of {decision.target_id}: no source host")
+    return str(src)
+
+
+def _target(decision: Decision) -> str:
+    tgt = decision.params.get("target_host") or decision.host_id
+    if not tgt:
+        raise ActuatorError(f"{decision.action.value} of {decision.target_id}: no target host")
+    return str(tgt)
+
+
+def _fenced(decision: Decision) -> bool:
+    fence = decision.params.get("fence")
+    return isinstance(fence, dict) and fence.get("fenced") is True
+
+
+def _observe_vm(fleet: Fleet, decision: Decision) -> dict[str, Any]:
+    return where(fleet, decision.target_id)
+
+
+def _apply_restart(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    if decision.params.get("rung") == "restart_service":
+        raise ActuatorError(f"{decision.target_id}: restarting a guest service needs a guest "
+                            "agent channel, which this driver does not offer")
+    host = _source(decision)
+    dom = fleet.lookup(host, decision.target_id)
+    if dom is None:
+        raise ActuatorError(f"VM {decision.target_id!r} not defined on {host}")
+    return f"restart on {host}: {lifecycle.restart(dom, deadline)}"
+
+
+def _verify_restart(after: dict[str, Any], decision: Decision) -> bool:
+    return bool(after["running_on"] == [_source(decision)])
+
+
+def _is_move(decision: Decision) -> bool:
+    return decision.action == ActionKind.MIGRATE or decision.params.get("rung") == "disaster_recovery"
+
+
+def _apply_move(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    live = decision.params.get("rung", "live_migrate") == "live_migrate"
+    return migrate(fleet, decision.target_id, _source(decision), _target(decision), deadline,
+                   live=live, source_fenced=_fenced(decision))
+
+
+def _verify_move(after: dict[str, Any], decision: Decision) -> bool:
+    # Done when it runs on the target only and the source holds no definition (a dead
+    # source's stale one is left for when it is back).
+    source_copy = after["copies"].get(_source(decision))
+    return bool(after["running_on"] == [_target(decision)]
+                and source_copy in (None, UNREACHABLE))
+
+
+def _failover_vm(decision: Decision) -> str:
+    standby = decision.params.get("standby_id")
+    if not standby:
+        raise ActuatorError(f"failover of {decision.target_id}: the decision names no standby")
+    return str(standby)
+
+
+def _observe_start(fleet: Fleet, decision: Decision) -> dict[str, Any]:
+    if decision.params.get("rung") == "failover":
+        return where(fleet, _failover_vm(decision))
+    return where(fleet, decision.target_id)
+
+
+def _apply_start(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    if _is_move(decision):  # disaster recovery: a cold move to another zone
+        return _apply_move(fleet, decision, deadline)
+    vm = _failover_vm(decision) if decision.params.get("rung") == "failover" else decision.target_id
+    host = _target(decision)
+    dom = fleet.lookup(host, vm)
+    if dom is None:
+        raise ActuatorError(f"VM {vm!r} not defined on {host}")
+    lifecycle.start(dom, deadline, by_operator=decision.params.get("by") == "operator")
+    return f"started {vm} on {host}"
+
+
+def _verify_start(after: dict[str, Any], decision: Decision) -> bool:
+    if _is_move(decision):
+        return _verify_move(after, decision)
+    return bool(after["running_on"] == [_target(decision)])
+
+
+def _scale_up(decision: Decision) -> bool:
+    return decision.params.get("direction") == "up"
+
+
+def _observe_scale_out(fleet: Fleet, decision: Decision) -> dict[str, Any]:
+    if _scale_up(decision):
+        host, dom = fleet.find_domain(decision.target_id, decision.params.get("source_host"))
+        return {**domain_state(dom), "host_id": host.host_id}
+    name = decision.params.get("name") or clone_name(decision.target_id, decision.decision_id)
+    return {**where(fleet, str(name)), "clone": name}
+
+
+def _apply_scale_out(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    if _scale_up(decision):
+        # Absolute targets (the decision's, else the domain's maximums), so a replay cannot
+        # overshoot.
+        _, dom = fleet.find_domain(decision.target_id, decision.params.get("source_host"))
+        state = domain_state(dom)
+        vcpus = int(decision.params.get("vcpus", state["max_vcpus"]))
+        memory = int(decision.params.get("memory_mib", state["max_memory_mib"]))
+        set_vcpus(dom, vcpus)
+        set_memory(dom, memory)
+        return f"scaled up in place to {vcpus} vCPUs, {memory} MiB"
+    name = str(decision.params.get("name") or clone_name(decision.target_id, decision.decision_id))
+    source = decision.params.get("source_host")
+    return clone(fleet, decision.target_id, str(source) if source else None, _target(decision),
+                 name, deadline)
+
+
+def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
+    if _scale_up(decision):
+        return bool(after["vcpus"] == int(decision.params.get("vcpus", after["max_vcpus"]))
+                    and after["memory_mib"] == int(decision.params.get(
+                        "memory_mib", after["max_memory_mib"])))
+    return bool(after["running_on"] == [_target(decision)])
+
+
+OPERATIONS: dict[ActionKind, Operation] = {
+    ActionKind.SCALE_VCPU: on_domain(_scale_vcpu, _verify_vcpu),
+    ActionKind.SCALE_MEMORY: on_domain(_scale_memory, _verify_memory),
+    ActionKind.RESTART: Operation(_observe_vm, _apply_restart, _verify_restart,
+                                  act_when_fresh=True),
+    ActionKind.MIGRATE: Operation(_observe_vm, _apply_move, _verify_move),
+    ActionKind.START: Operation(_observe_start, _apply_start, _verify_start),
+    ActionKind.SCALE_OUT: Operation(_observe_scale_out, _apply_scale_out, _verify_scale_out),
 }
 
 
@@ -77,24 +247,30 @@ def execute(decision: Decision, fleet: Fleet, ledger: Ledger, paused: bool = Fal
         return None
 
     # Already claimed and finished: a redelivery. Claimed but never finished (the worker died
-    # mid-way): reconcile below, which is safe because the operation is absolute.
-    if not ledger.claim(decision) and ledger.status(decision.decision_id) != "claimed":
+    # mid-way): reconcile below, which is safe because every operation is absolute and every
+    # step of a move is safe to repeat.
+    fresh = ledger.claim(decision)
+    if not fresh and ledger.status(decision.decision_id) != "claimed":
         return None
-    operation, verify = OPERATIONS[decision.action]
+    op = OPERATIONS[decision.action]
+    deadline = Deadline(float(decision.params.get("budget_s", DEFAULT_BUDGET_S)))
     try:
-        host, dom = fleet.find_domain(decision.target_id, decision.host_id)
-        before = domain_state(dom)
-        if not verify(before, decision):
-            operation(dom, decision)
-        after = domain_state(dom)
+        before = op.observe(fleet, decision)
+        if not op.verify(before, decision) or (fresh and op.act_when_fresh):
+            done = op.apply(fleet, decision, deadline)
+        else:
+            done = "already in the decided state" + ("" if fresh else " (reconciled)")
+        after = op.observe(fleet, decision)
     except (ActuatorError, libvirt.libvirtError, KeyError, ValueError) as exc:
         result = _result(decision, ActionStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
         ledger.finish(result)
         return result
-    if verify(after, decision):
-        status, detail = ActionStatus.SUCCEEDED, f"{decision.action.value} applied and verified"
+    if op.verify(after, decision):
+        status, detail = ActionStatus.SUCCEEDED, f"{done}; verified"
     else:
-        status, detail = ActionStatus.FAILED, "state after acting does not match the decision"
-    result = _result(decision, status, detail, started, before, after, host.host_id)
+        status, detail = ActionStatus.FAILED, f"{done}; state after acting does not match the decision"
+    host_id = after.get("host_id") or before.get("host_id")
+    result = _result(decision, status, detail, started, before, after,
+                     str(host_id) if host_id else None)
     ledger.finish(result)
     return result

@@ -14,11 +14,15 @@ _STATES = {
 }
 
 
+def state_name(state: int) -> str:
+    return _STATES.get(state, f"state-{state}")
+
+
 def domain_state(dom: libvirt.virDomain) -> dict[str, Any]:
     state, max_mem_kib, mem_kib, vcpus, _cpu_time = dom.info()
     return {
         "name": dom.name(),
-        "state": _STATES.get(state, f"state-{state}"),
+        "state": state_name(state),
         "vcpus": int(vcpus),
         "max_vcpus": int(dom.vcpusFlags(libvirt.VIR_DOMAIN_VCPU_MAXIMUM | libvirt.VIR_DOMAIN_AFFECT_CONFIG)),
         "memory_mib": int(mem_kib) // 1024,

@@ -45,8 +45,9 @@ def build(directory: Path, hosts: int, vms_per_host: int) -> Fleet:
     """Write one host XML per simulated host and open a connection to each."""
     directory.mkdir(parents=True, exist_ok=True)
     conns = []
-    for spec in layout(hosts, vms_per_host):
+    specs = layout(hosts, vms_per_host)
+    for spec in specs:
         path = directory / f"{spec.name}.xml"
         path.write_text(host_xml(spec))
         conns.append(HostConnection(spec.name, f"test://{path.resolve()}", dict(spec.labels)))
-    return Fleet(conns)
+    return Fleet(conns, {d.name: d for h in specs for d in h.domains})

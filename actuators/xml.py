@@ -81,3 +81,48 @@ def host_xml(spec: HostSpec) -> str:
     for d in spec.domains:
         node.append(domain_element(d))
     return ET.tostring(node, encoding="unicode")
+
+
+def parse_domain(xml: str) -> DomainSpec:
+    """The validated fields of a domain's XML (as libvirt returns it), to define it elsewhere."""
+    root = ET.fromstring(xml)  # noqa: S314 - libvirt's own XML for a domain we manage
+    name = root.findtext("name")
+    vcpu = root.find("vcpu")
+    memory = root.find("memory")
+    current = root.find("currentMemory")
+    if name is None or vcpu is None or vcpu.text is None or memory is None or memory.text is None:
+        raise ValueError("domain XML lacks name, vcpu or memory")
+    max_vcpus = int(vcpu.text)
+    max_mem_mib = _mib(memory)
+    labels = {
+        el.get("key", ""): el.get("value", "")
+        for el in root.iter(f"{{{_NOVACRON_NS}}}label")
+        if el.get("key")
+    }
+    return DomainSpec(
+        name=name, vcpus=int(vcpu.get("current", max_vcpus)), max_vcpus=max_vcpus,
+        memory_mib=_mib(current) if current is not None and current.text else max_mem_mib,
+        max_memory_mib=max_mem_mib, labels=labels,
+    )
+
+
+_UNIT_KIB = {"b": 1 / 1024, "bytes": 1 / 1024, "k": 1, "kib": 1, "kb": 1000 / 1024,
+             "m": 1024, "mib": 1024, "mb": 1000**2 / 1024, "g": 1024**2, "gib": 1024**2}
+
+
+def _mib(el: ET.Element) -> int:
+    unit = el.get("unit", "KiB").lower()
+    if unit not in _UNIT_KIB:
+        raise ValueError(f"unknown memory unit {unit!r}")
+    return int(int(el.text or "0") * _UNIT_KIB[unit]) // 1024
+
+
+# The operator's shutdown is recorded on the domain itself, so every actuator (and a restarted
+# one) honours it without a shared store: a healer never starts what an operator stopped.
+OPERATOR_NS = "https://novacron.dev/xmlns/operator/1"
+OPERATOR_PREFIX = "novacronop"
+
+
+def operator_hold_xml(reason: str, at: str) -> str:
+    """The metadata element (no namespace: libvirt adds it) marking an operator's shutdown."""
+    return ET.tostring(ET.Element("hold", by="operator", reason=reason, at=at), encoding="unicode")

@@ -1,0 +1,58 @@
+"""Where a VM is defined and running across the fleet: the state every move is checked by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libvirt
+from novacron.actuators.connection import ActuatorError, Fleet
+from novacron.actuators.inspect import state_name
+from novacron.actuators.xml import DomainSpec, parse_domain
+
+UNREACHABLE = "unreachable"
+
+
+def copies(fleet: Fleet, vm_id: str) -> dict[str, str]:
+    """host id -> state of the VM's copy there ('running', 'shutoff'...; 'unreachable' when
+    the host cannot be asked). Hosts without a copy are left out."""
+    out: dict[str, str] = {}
+    for host_id in fleet.hosts:
+        try:
+            dom = fleet.lookup(host_id, vm_id)
+        except ActuatorError:
+            out[host_id] = UNREACHABLE
+            continue
+        if dom is not None:
+            out[host_id] = state_name(dom.state()[0])
+    return out
+
+
+def where(fleet: Fleet, vm_id: str) -> dict[str, Any]:
+    found = copies(fleet, vm_id)
+    running = sorted(h for h, s in found.items() if s == "running")
+    return {"name": vm_id, "copies": found, "running_on": running,
+            "host_id": running[0] if len(running) == 1 else None}
+
+
+def spec_of(fleet: Fleet, vm_id: str, *hosts: str | None) -> DomainSpec:
+    """The VM's spec read from the first of ``hosts`` that has it, else the fleet's last known
+    copy (the source host may be down)."""
+    for host_id in hosts:
+        if host_id is None:
+            continue
+        try:
+            dom = fleet.lookup(host_id, vm_id)
+        except ActuatorError:
+            continue
+        if dom is not None:
+            spec = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            fleet.specs[vm_id] = spec
+            return spec
+    if vm_id in fleet.specs:
+        return fleet.specs[vm_id]
+    raise ActuatorError(f"no spec known for {vm_id}: not readable on {list(hosts)}, not cached")
+
+
+def domain_type(conn: libvirt.virConnect) -> str:
+    """The <domain type=...> a host's driver accepts."""
+    return "test" if conn.getType().upper() == "TEST" else "kvm"
