@@ -54,7 +54,9 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
             waits = f"the fleet is paused by {paused['updated_by']}: {paused['reason']}"
         elif mode == "approve":
             waits = "the effective policy's autonomy for place is approve"
-        elif mode in ("observe", "recommend"):
+        elif mode == "observe":
+            # observe: log only. recommend waits for a human to act on it, and an operator's
+            # own request through the API is that human, so recommend and auto both act here.
             status = "recommended"
         if waits:
             status = "awaiting-approval"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from novacron.events import ActionKind, Decision
 
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
