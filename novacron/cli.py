@@ -19,6 +19,7 @@ app = typer.Typer(help="NovaCron: a self-driving control plane for libvirt/KVM f
 services_app = typer.Typer(help="Local services: PostgreSQL, the broker, the TSDB, MLflow.",
                            no_args_is_help=True)
 app.add_typer(services_app, name="services")
+__import__("novacron.api_cli").api_cli.register(app)  # policy, token, api
 console = Console()
 __import__("novacron.train_cli").train_cli.register(app)
 

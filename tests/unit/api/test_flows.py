@@ -133,7 +133,8 @@ def test_websocket_refuses_without_token(client: TestClient) -> None:
 def test_graphql_query(client: TestClient, tokens: dict[str, str], run_fleet: str, unpaused: None) -> None:
     vm_id = f"gq-{uuid.uuid4().hex[:8]}"
     client.post("/v2/placements", json=body(run_fleet, vm_id), headers=auth(tokens["operator"]))
-    q = '{ decisions(vmId: "%s") { vmId status targetHost explanation } hosts(limit: 1000) { hostId vms { vmId } } }' % vm_id
+    q = ('{ decisions(vmId: "VM") { vmId status targetHost explanation } '
+         'hosts(limit: 1000) { hostId vms { vmId } } }').replace("VM", vm_id)
     r = client.post("/graphql", json={"query": q}, headers=auth(tokens["viewer"])).json()
     assert r["data"]["decisions"][0]["vmId"] == vm_id
     target = r["data"]["decisions"][0]["targetHost"]
