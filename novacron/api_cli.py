@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -37,7 +37,7 @@ def validate(directory: DirArg) -> None:
     console.print(f"ok: {len(policies)} policies")
 
 
-def _diff(directory: Path) -> tuple[list[object], dict[str, object], list[str]]:
+def _diff(directory: Path) -> tuple[list[object], dict[str, Any], list[str]]:
     from novacron.policy import LoadedPolicy
     from novacron.store import fleet
     from novacron.store.db import migrate, session_factory
