@@ -15,7 +15,7 @@ class ForecastClient:
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s)
 
     async def forecast(self, series: list[SeriesIn]) -> ForecastResponse:
-        body = ForecastRequest(series=series).model_dump(mode="json")
+        body = ForecastRequest(series=series).model_dump(mode="json", exclude={"model"})
         try:
             resp = await self._client.post("/forecast", json={"request": body})
         except httpx.HTTPError as exc:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,9 +15,12 @@ from novacron.settings import Settings
 
 
 class BentoServer:
-    def __init__(self, settings: Settings, workers: int = 1) -> None:
+    def __init__(self, settings: Settings, workers: int = 1, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.workers = workers
+        # Extra environment for the service (e.g. NOVACRON_REGISTERED_MODEL); the endpoints
+        # of ``settings`` are passed too, so the service sees the same MLflow as the caller.
+        self.env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = settings.state_dir / "logs" / "bentoml.log"
 
@@ -32,8 +36,10 @@ class BentoServer:
             return
         parsed = urlparse(self.url)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, BENTOML_DO_NOT_TRACK="true",
-                   BENTOML_HOME=str(self.settings.state_dir / "bentoml"))
+        env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true",
+               "BENTOML_HOME": str(self.settings.state_dir / "bentoml"),
+               "NOVACRON_MLFLOW_URL": self.settings.mlflow_url,
+               "NOVACRON_SERVING_URL": self.settings.serving_url, **self.env}
         bentoml = str(Path(sys.executable).with_name("bentoml"))
         self.proc = subprocess.Popen(
             [bentoml, "serve", "novacron.serving.service:ForecastService",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_HISTORY = 50_000
@@ -36,6 +38,8 @@ class ForecastOut(BaseModel):
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     series: list[SeriesIn] = Field(min_length=1, max_length=1_000)
+    #: "champion" (what is loaded) or the built-in baseline, e.g. to compare the two
+    model: Literal["champion", "seasonal_naive"] = "champion"
 
 
 class ForecastResponse(BaseModel):

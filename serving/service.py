@@ -1,49 +1,148 @@
 """The BentoML service that serves the champion forecaster.
 
-Heavy imports and model loading happen in ``__init__``; readiness (``/readyz``) fails until a
-model is loaded. Until a trained ensemble is promoted, the champion is seasonal-naive, the
-baseline every model must beat.
+At start a background thread looks up ``@champion`` of the registered model in the MLflow
+registry (``NOVACRON_MLFLOW_URL``, ``NOVACRON_REGISTERED_MODEL``) and loads it; readiness
+(``/readyz``) fails until that lookup has ended with a model: the champion, or, when there is
+none or the registry is unreachable, the built-in seasonal-naive, which ``model_version``
+then names (``builtin-seasonal-naive``). The thread keeps polling, so a newly promoted
+champion is served without a restart.
+
+A request costs no model fit: the champion's members forecast from the history they are
+handed (one batched LSTM forward pass for all series of a step).
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import threading
+from typing import Any
 
 import bentoml
-from bentoml.exceptions import InvalidArgument
-from novacron.serving.schemas import ForecastOut, ForecastRequest, ForecastResponse, IntervalOut
+import numpy as np
+from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from novacron.serving.schemas import ForecastOut, ForecastRequest, ForecastResponse, IntervalOut, SeriesIn
+
+log = logging.getLogger("novacron.serving")
+
+BUILTIN_VERSION = "builtin-seasonal-naive"
 
 
 @bentoml.service(name="novacron-forecaster", traffic={"timeout": 30})
 class ForecastService:
     def __init__(self) -> None:
-        from novacron.models.baselines import SeasonalNaive
+        import torch
+        from novacron.serving.config import ServingSettings
 
-        self._model_cls = SeasonalNaive
-        self.model_name = "seasonal_naive"
-        self.model_version = "builtin-1"
-        self._ready = True
+        torch.set_num_threads(1)  # tiny forward passes: a thread pool only adds latency
+        self.settings = ServingSettings()
+        self.model: Any = None  # a FastEnsemble once a champion is loaded
+        self.model_version = ""
+        self._ready = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="champion-loader", daemon=True)
+        self._thread.start()
 
     def __is_ready__(self) -> bool:
         return self._ready
 
+    # -- the champion -------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                self._refresh()
+            except Exception:  # keep serving what is loaded; the log says why
+                log.exception("champion lookup failed")
+            if not self._ready:  # the lookup ended without a model: serve the baseline
+                self._use_builtin("champion lookup failed")
+            poll = self.settings.champion_poll_s
+            if poll <= 0 or self._stop.wait(poll):
+                return
+
+    def _refresh(self) -> None:
+        from novacron.services import http_ok
+
+        name, url = self.settings.registered_model, self.settings.mlflow_url
+        if not http_ok(url.rstrip("/") + "/health"):
+            if not self._ready:
+                self._use_builtin(f"MLflow at {url} is unreachable")
+            return
+        from novacron.training.registry import CHAMPION, alias_version, configure, load_version
+
+        found = alias_version(configure(url), name, CHAMPION)
+        if found is None:
+            if self.model_version != BUILTIN_VERSION:
+                self._use_builtin(f"{name} has no @{CHAMPION}")
+            return
+        label = f"{name}/{found[0]}"
+        if label == self.model_version:
+            return
+        model = load_version(name, found[0])
+        with self._lock:
+            self.model, self.model_version = model, label
+        self._ready = True
+        log.info("serving champion %s", label)
+
+    def _use_builtin(self, why: str) -> None:
+        with self._lock:
+            self.model, self.model_version = None, BUILTIN_VERSION
+        self._ready = True
+        log.warning("serving the built-in seasonal-naive: %s", why)
+
+    # -- the endpoint -------------------------------------------------------------------
+
     @bentoml.api
     def forecast(self, request: ForecastRequest) -> ForecastResponse:
+        if not self._ready:
+            raise ServiceUnavailable("no model loaded yet")
+        histories = [np.asarray(s.history, dtype=np.float64) for s in request.series]
+        for s, h in zip(request.series, histories, strict=True):
+            self._validate(s, h)
+        with self._lock:
+            model, version = self.model, self.model_version
+        if model is None or request.model == "seasonal_naive":
+            return ForecastResponse(forecasts=[_builtin(s, version if model is None else BUILTIN_VERSION)
+                                               for s in request.series])
+        from novacron.training.fastensemble import SeriesRequest
+
+        items = [SeriesRequest(h, s.step_s, s.horizon, s.start_s, tuple(s.levels))
+                 for s, h in zip(request.series, histories, strict=True)]
         out = []
-        for s in request.series:
-            for lv in s.levels:
-                if not 0 < lv < 1:
-                    raise InvalidArgument(f"series {s.series_id}: level {lv} must be in (0, 1)")
-            if not all(math.isfinite(v) for v in s.history):
-                raise InvalidArgument(f"series {s.series_id}: history contains NaN or inf")
-            model = self._model_cls().fit(s.history, step_s=s.step_s, start_s=s.start_s)
-            fc = model.predict(s.horizon, levels=tuple(s.levels))
+        for s, (fc, weights) in zip(request.series, model.predict_batch(items), strict=True):
             out.append(ForecastOut(
                 series_id=s.series_id,
                 point=fc.point.tolist(),
                 intervals=[IntervalOut(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
                            for lv, iv in fc.intervals.items()],
                 model=fc.model,
-                model_version=self.model_version,
+                model_version=version,
+                member_weights=weights,
             ))
         return ForecastResponse(forecasts=out)
+
+    def _validate(self, s: SeriesIn, history: np.ndarray) -> None:
+        if len(s.history) < self.settings.min_history:
+            raise InvalidArgument(f"series {s.series_id}: history has {len(s.history)} points; "
+                                  f"at least {self.settings.min_history} are needed")
+        for lv in s.levels:
+            if not 0 < lv < 1:
+                raise InvalidArgument(f"series {s.series_id}: level {lv} must be in (0, 1)")
+        if not np.isfinite(history).all():
+            raise InvalidArgument(f"series {s.series_id}: history contains NaN or inf")
+
+
+def _builtin(s: SeriesIn, version: str) -> ForecastOut:
+    from novacron.models.baselines import SeasonalNaive
+
+    model = SeasonalNaive().fit(s.history, step_s=s.step_s, start_s=s.start_s)
+    fc = model.predict(s.horizon, tuple(s.levels))
+    return ForecastOut(
+        series_id=s.series_id,
+        point=fc.point.tolist(),
+        intervals=[IntervalOut(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
+                   for lv, iv in fc.intervals.items()],
+        model=fc.model,
+        model_version=version,
+        member_weights={"seasonal_naive": 1.0},
+    )

@@ -31,7 +31,7 @@ from novacron.models.base import (
     check_levels,
     season_steps,
 )
-from novacron.models.lstm import GlobalLSTM, series_scale
+from novacron.models.lstm import _CLIP, GlobalLSTM, series_scale
 
 MEMBERS: tuple[str, ...] = ("seasonal_naive", "drift", "lstm")
 WEIGHTINGS: tuple[str, ...] = ("inverse_error", "inverse_mse", "best", "equal")
@@ -57,6 +57,55 @@ def _smooth(x: FloatArray, width: int) -> FloatArray:
     kernel = np.ones(width) / width
     out = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="valid"), -1, padded)
     return np.asarray(out, dtype=np.float64)
+
+
+def lstm_windows(
+    lstm: GlobalLSTM,
+    ys: Sequence[FloatArray],
+    starts: Sequence[float],
+    origins: Sequence[int],
+    scales: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``GlobalLSTM._window`` for many series at once (the same inputs, vectorised): the
+    per-series work is two slices; the arithmetic runs once over the whole batch."""
+    cfg = lstm.config
+    n, c, h = len(ys), cfg.context, cfg.horizon
+    m = season_steps(lstm.step_s, cfg.period_s)
+    raw = np.empty((n, c))
+    seas_raw = np.zeros((n, h))
+    has_seas = np.zeros(n, dtype=bool)
+    k = np.arange(h)
+    for i, (y, o) in enumerate(zip(ys, origins, strict=True)):
+        w = y[max(o - c, 0) : o]
+        if w.size < c:  # short history: pad with its first value
+            raw[i, : c - w.size] = w[0]
+        raw[i, c - w.size :] = w
+        if o >= m:
+            seas_raw[i] = y[np.minimum(o - m + k, o - 1)]
+            has_seas[i] = True
+    level = raw.mean(axis=1)
+    sc = scales[:, None]
+    o_arr = np.asarray(origins, dtype=np.float64)
+    st = np.asarray(starts, dtype=np.float64)
+    t_ctx = st[:, None] + (o_arr[:, None] - c + np.arange(c)[None, :]) * lstm.step_s
+    ang = 2.0 * np.pi * (t_ctx % cfg.period_s) / cfg.period_s
+    ctx = np.stack([np.clip((raw - level[:, None]) / sc, -_CLIP, _CLIP), np.sin(ang), np.cos(ang)], axis=-1)
+    seas = np.where(has_seas[:, None], np.clip((seas_raw - level[:, None]) / sc, -_CLIP, _CLIP), 0.0)
+    ang0 = 2.0 * np.pi * ((st + o_arr * lstm.step_s) % cfg.period_s) / cfg.period_s
+    phase = np.stack([np.sin(ang0), np.cos(ang0)], axis=-1)
+    return ctx, seas, phase, level
+
+
+def batch_scales(ys: Sequence[FloatArray], points: int) -> FloatArray:
+    """``series_scale`` per series; vectorised when the tails have one length (the usual
+    request: every VM sends the same window)."""
+    tails = [y[-points:] for y in ys]
+    if tails and all(t.size == tails[0].size for t in tails):
+        arr = np.stack(tails)
+        return np.maximum.reduce(
+            [arr.std(axis=1), 1e-3 * np.abs(arr.mean(axis=1)), np.full(len(tails), 1e-6)]
+        )
+    return np.array([series_scale(y, points) for y in ys])
 
 
 @dataclass(slots=True)
@@ -120,19 +169,14 @@ class StepModel:
         blocks: list[FloatArray] = []
         done = 0
         while done < horizon:  # longer horizons than the network's: feed its path back
-            wins = [lstm._window(y, s, o, sc) for y, s, o, sc in zip(hist, starts, pos, scales, strict=True)]
+            ctx, seas, phase, levels = lstm_windows(lstm, hist, starts, pos, scales)
             with torch.no_grad():
-                pred = (
-                    net(
-                        torch.tensor(np.stack([w[0] for w in wins]), dtype=torch.float32),
-                        torch.tensor(np.stack([w[1] for w in wins]), dtype=torch.float32),
-                        torch.tensor(np.stack([w[2] for w in wins]), dtype=torch.float32),
-                    )
-                    .numpy()
-                    .astype(np.float64)
-                )
-            levels = np.array([w[3] for w in wins])
-            path = levels[:, None] + scales[:, None] * pred
+                pred = net(
+                    torch.from_numpy(ctx.astype(np.float32)),
+                    torch.from_numpy(seas.astype(np.float32)),
+                    torch.from_numpy(phase.astype(np.float32)),
+                ).numpy()
+            path = levels[:, None] + scales[:, None] * pred.astype(np.float64)
             blocks.append(path)
             done += h_net
             if done < horizon:
@@ -218,7 +262,7 @@ class FastEnsemble:
             ys = [items[i].history for i in idx]
             starts = [items[i].start_s for i in idx]
             pts = scale_points(step)
-            scales = np.array([series_scale(y, pts) for y in ys])
+            scales = batch_scales(ys, pts)
             paths = sm.member_paths(ys, starts, [y.size for y in ys], scales, horizon)
             point = sm.combine(paths)
             wmean = sm.weights[:, np.minimum(np.arange(horizon), sm.weights.shape[1] - 1)].mean(axis=1)

@@ -1,0 +1,153 @@
+"""Forecast serving latency: 100 series per call against the BentoML service, warm.
+
+    python -m bench.forecast_serving [--quick] [--url URL]
+
+Uses the server at ``--url`` (default NOVACRON_SERVING_URL) when it is up, else starts one on
+a free loopback port for the run and stops it after. Each call carries 100 real series
+(288 points each: a day of 5-minute load, or the last 288 minutes of 1-minute load), horizon
+1 h, levels 80/95 %. Calls to the champion and to the built-in seasonal-naive baseline
+(``"model": "seasonal_naive"``, same server, same payload sizes) are interleaved so both see
+the same machine load; the ratio champion/baseline is reported. Run ``novacron train`` first,
+or the champion *is* the baseline (``model_version`` says which was served).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+from novacron.serving.launcher import BentoServer
+from novacron.training.data import load_or_synthesize
+
+from bench._common import write_results
+from novacron.settings import Settings, get_settings
+
+BATCH = 100
+POINTS = 288
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def payloads(settings: Settings, n_payloads: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Request bodies of BATCH series each, windows drawn from the real series."""
+    data = settings.data_dir / "metrics"
+    pool = [
+        s
+        for s in load_or_synthesize(data if data.is_dir() else None, seed)
+        if s.step_s in (60.0, 300.0) and s.values.size > POINTS + 10
+    ]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_payloads):
+        series = []
+        for k in range(BATCH):
+            s = pool[int(rng.integers(len(pool)))]
+            end = int(rng.integers(POINTS, s.values.size))
+            series.append(
+                {
+                    "series_id": f"s{k}",
+                    "history": s.values[end - POINTS : end].round(4).tolist(),
+                    "step_s": s.step_s,
+                    "horizon": round(3600 / s.step_s),
+                    "start_s": s.start_s + (end - POINTS) * s.step_s,
+                    "levels": [0.8, 0.95],
+                }
+            )
+        out.append({"series": series})
+    return out
+
+
+def measure(
+    client: httpx.Client, bodies: Sequence[dict[str, Any]], model: str, calls: int
+) -> tuple[list[float], str]:
+    times, version = [], ""
+    for i in range(calls):
+        body = {**bodies[i % len(bodies)], "model": model}
+        t0 = time.perf_counter()
+        resp = client.post("/forecast", json={"request": body})
+        times.append((time.perf_counter() - t0) * 1000)
+        resp.raise_for_status()
+        version = resp.json()["forecasts"][0]["model_version"]
+    return times, version
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="fewer calls")
+    ap.add_argument("--url", default=None, help="a running forecast service")
+    args = ap.parse_args(argv)
+    settings = get_settings()
+    if args.url:
+        settings = settings.model_copy(update={"serving_url": args.url})
+    server = BentoServer(settings)
+    started = False
+    if not server.ready():
+        settings = settings.model_copy(update={"serving_url": f"http://127.0.0.1:{_free_port()}"})
+        server = BentoServer(settings)
+        t0 = time.perf_counter()
+        server.start()
+        started = True
+        log(f"started bentoml serve at {server.url} in {time.perf_counter() - t0:.1f} s")
+    calls = 60 if args.quick else 400
+    try:
+        bodies = payloads(settings, 8)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            measure(client, bodies, "champion", 10)  # warm-up
+            measure(client, bodies, "seasonal_naive", 10)
+            champ: list[float] = []
+            base: list[float] = []
+            version = ""
+            for _ in range(calls // 20):  # interleave blocks so both see the same load
+                t, version = measure(client, bodies, "champion", 10)
+                champ += t
+                base += measure(client, bodies, "seasonal_naive", 10)[0]
+    finally:
+        if started:
+            server.stop()
+    c, b = np.array(champ), np.array(base)
+    figures: dict[str, Any] = {
+        "quick": args.quick,
+        "model_version": version,
+        "calls": int(c.size),
+        "batch": BATCH,
+        "points_per_series": POINTS,
+        "p50_ms_batch100": round(float(np.percentile(c, 50)), 2),
+        "p99_ms_batch100": round(float(np.percentile(c, 99)), 2),
+        "mean_ms_batch100": round(float(c.mean()), 2),
+        "series_per_s": round(BATCH / (float(c.mean()) / 1000), 1),
+        "baseline_p50_ms_batch100": round(float(np.percentile(b, 50)), 2),
+        "baseline_p99_ms_batch100": round(float(np.percentile(b, 99)), 2),
+        "baseline_series_per_s": round(BATCH / (float(b.mean()) / 1000), 1),
+    }
+    figures["p50_ratio_to_baseline"] = round(
+        figures["p50_ms_batch100"] / figures["baseline_p50_ms_batch100"], 2
+    )
+    figures["p99_ratio_to_baseline"] = round(
+        figures["p99_ms_batch100"] / figures["baseline_p99_ms_batch100"], 2
+    )
+    write_results("forecast_serving", figures)
+    print(
+        f"forecast_serving: {version}, 100 series/call: p50 {figures['p50_ms_batch100']} ms, "
+        f"p99 {figures['p99_ms_batch100']} ms (target <= 50), {figures['series_per_s']} series/s; "
+        f"seasonal-naive baseline p50 {figures['baseline_p50_ms_batch100']} ms, "
+        f"p99 {figures['baseline_p99_ms_batch100']} ms (ratio p50 {figures['p50_ratio_to_baseline']}x)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""What the forecast service reads from the environment beyond the shared settings."""
+
+from __future__ import annotations
+
+from novacron.settings import Settings
+
+
+class ServingSettings(Settings):
+    #: the registered model whose ``@champion`` the service serves (NOVACRON_REGISTERED_MODEL)
+    registered_model: str = "novacron-forecaster"
+    #: seconds between checks for a moved ``@champion`` (0: load once at start)
+    champion_poll_s: float = 30.0
+    #: fewest history points a series may have (the stream agents send at least 3)
+    min_history: int = 3
