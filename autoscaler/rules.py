@@ -1,0 +1,226 @@
+"""The scaling rule: predictive on the forecast's upper bound, reactive when it must be.
+
+Capacity is counted in units: replicas of a VM group (horizontal) or vCPUs of one VM
+(vertical); demand is in the same units (1.0 = one unit fully busy).
+
+- **Scale up** when the upper bound of the forecast within the lead time (the time a new
+  unit needs to serve) would put utilisation above the profile's scale-up threshold, or when
+  measured demand already does (the guard: a forecast never hides load that is here). The new
+  size keeps the point forecast at the target and the upper bound within the capacity.
+- **Scale down** only when the upper bound over the whole horizon has stayed below the
+  low threshold for ``scale_down_delay_s``, and only to a size where that bound stays under
+  the scale-up threshold and the point at the target: never into load the forecast says is
+  coming back.
+- Cooldowns per direction (a scale-down also waits the scale-down cooldown after a
+  scale-up), min/max bounds always, at most ``max_step`` units removed at once.
+- **Reactive fallback** when there is no forecast or its recent accuracy is poor: the same
+  thresholds on measured demand, and the decision says why it fell back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .cost import cost_delta
+from .policy import ScalingPolicy
+from .types import Direction, ForecastView, GroupState, Observation, Rule, ScalingDecision, Step
+
+
+def _bounded(n: int, policy: ScalingPolicy) -> int:
+    return max(policy.min_replicas, min(policy.max_replicas, n))
+
+
+def decide(
+    target_id: str,
+    obs: Observation,
+    forecast: ForecastView | None,
+    state: GroupState,
+    policy: ScalingPolicy,
+    *,
+    fallback_reason: str | None = None,
+    vertical: bool = False,
+) -> Step:
+    """One decision for one group (or one VM when ``vertical``); pure and deterministic."""
+    unit = "vCPUs" if vertical else "replicas"
+    current = obs.current
+    t = obs.at_s
+    use_forecast = forecast is not None and fallback_reason is None
+    if forecast is None and fallback_reason is None:
+        fallback_reason = "no forecast available"
+
+    if use_forecast:
+        assert forecast is not None
+        lead = forecast.steps(policy.lead_time_s)
+        horizon = forecast.steps(policy.horizon_s)
+        lead_upper = max(forecast.upper[:lead])
+        lead_point = max(forecast.point[:lead])
+        horizon_upper = max(forecast.upper[:horizon])
+        up_signal = max(lead_upper, obs.demand)
+        size_point = max(lead_point, obs.demand)
+        down_signal = max(horizon_upper, obs.demand)
+        down_point = max(max(forecast.point[:horizon]), obs.demand)
+        rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
+        basis = (
+            f"forecast {forecast.model}@{forecast.model_version}: {forecast.level:.0%} upper bound "
+            f"{lead_upper:.2f} units within the {policy.lead_time_s / 60:.0f}-min lead time "
+            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {policy.horizon_s / 60:.0f} min; "
+            f"measured demand {obs.demand:.2f}"
+        )
+        trigger: dict[str, object] = {
+            "forecast_event": forecast.event_id, "model": forecast.model,
+            "level": forecast.level, "lead_upper": lead_upper, "lead_point": lead_point,
+            "horizon_upper": horizon_upper, "demand": obs.demand,
+        }  # fmt: skip
+    else:
+        up_signal = size_point = down_signal = down_point = obs.demand
+        rule_up = Rule.REACTIVE
+        basis = f"reactive fallback ({fallback_reason}): measured demand {obs.demand:.2f} units"
+        trigger = {"demand": obs.demand, "fallback_reason": fallback_reason}
+    rule_down = Rule.PREDICTIVE if use_forecast else Rule.REACTIVE
+    trigger.update(
+        current=current,
+        ready=obs.ready,
+        pending=obs.pending,
+        policy=policy.name,
+        profile=policy.profile.value,
+    )
+
+    # Bounds first: a group outside [min, max] is brought back whatever the load says.
+    bounded = _bounded(current, policy)
+    if bounded != current:
+        direction = Direction.UP if bounded > current else Direction.DOWN
+        why = f"{current} {unit} is outside [{policy.min_replicas}, {policy.max_replicas}]"
+        return _decision(
+            target_id,
+            obs,
+            state,
+            policy,
+            bounded,
+            direction,
+            rule_up,
+            why,
+            trigger,
+            vertical,
+            unit,
+            "keep the size",
+            "breaks the policy's bounds",
+        )
+
+    # Scale-down bookkeeping: how long has the bound stayed under the low mark?
+    low = down_signal < policy.scale_down_threshold * current
+    low_since = (state.low_since_s if state.low_since_s is not None else t) if low else None
+    state = GroupState(state.last_up_s, state.last_down_s, low_since, state.spot)
+
+    up_cool = state.last_up_s is not None and t - state.last_up_s < policy.scale_up_cooldown_s
+    if up_signal > policy.scale_up_threshold * current and current < policy.max_replicas:
+        if up_cool:
+            return Step(None, state)
+        # The point forecast at the target, and the upper bound within the capacity.
+        wanted = max(
+            math.ceil(size_point / policy.target - 1e-9),
+            math.ceil(up_signal - 1e-9),
+            current + 1,
+        )
+        if policy.max_step_up is not None:
+            wanted = min(wanted, current + policy.max_step_up)
+        desired = _bounded(wanted, policy)
+        why = (
+            f"{basis}; above {policy.scale_up_threshold:.0%} of {current} {unit}: "
+            f"{current} -> {desired} {unit} (target {policy.target:.0%}, policy "
+            f"{policy.name}/{policy.profile.value})"
+        )
+        return _decision(
+            target_id,
+            obs,
+            state,
+            policy,
+            desired,
+            Direction.UP,
+            rule_up,
+            why,
+            trigger,
+            vertical,
+            unit,
+            f"keep {current} {unit}",
+            f"would exceed {policy.scale_up_threshold:.0%} utilisation",
+        )
+
+    if low_since is None or current <= policy.min_replicas:
+        return Step(None, state)
+    if t - low_since < policy.scale_down_delay_s:
+        return Step(None, state)
+    last_move = max((x for x in (state.last_up_s, state.last_down_s) if x is not None), default=None)
+    if last_move is not None and t - last_move < policy.scale_down_cooldown_s:
+        return Step(None, state)
+    # Never into predicted load: over the horizon the upper bound must stay under the
+    # scale-up threshold (or the next step would undo this one) and the point at the target.
+    floor_units = max(
+        math.ceil(down_signal / policy.scale_up_threshold - 1e-9),
+        math.ceil(down_point / policy.target - 1e-9),
+    )
+    desired = _bounded(max(floor_units, current - policy.max_step), policy)
+    if desired >= current:
+        return Step(None, state)
+    why = (
+        f"{basis}; below {policy.scale_down_threshold:.0%} of {current} {unit} for "
+        f"{(t - low_since) / 60:.0f} min (delay {policy.scale_down_delay_s / 60:.0f} min): "
+        f"{current} -> {desired} {unit}, the bound stays under {policy.scale_up_threshold:.0%} "
+        f"(policy {policy.name}/{policy.profile.value})"
+    )
+    return _decision(
+        target_id,
+        obs,
+        state,
+        policy,
+        desired,
+        Direction.DOWN,
+        rule_down,
+        why,
+        trigger,
+        vertical,
+        unit,
+        f"keep {current} {unit}",
+        f"wastes capacity: under {policy.scale_down_threshold:.0%} utilisation",
+    )
+
+
+def _decision(
+    target_id: str, obs: Observation, state: GroupState, policy: ScalingPolicy, desired: int,
+    direction: Direction, rule: Rule, why: str, trigger: dict[str, object], vertical: bool,
+    unit: str, alt: str, alt_why: str,
+) -> Step:  # fmt: skip
+    delta, spot_after = cost_delta(obs.current, state.spot, desired, policy)
+    why = f"{why}; cost {delta:+.3f}/h"
+    if spot_after:
+        why += f" ({spot_after} of {desired} {unit} on spot, allowed up to {policy.spot_max_fraction:.0%})"
+    up = direction is Direction.UP
+    new_state = GroupState(
+        last_up_s=obs.at_s if up else state.last_up_s,
+        last_down_s=state.last_down_s if up else obs.at_s,
+        low_since_s=None,
+        spot=spot_after,
+    )
+    decision = ScalingDecision(
+        target_id=target_id, direction=direction, current=obs.current, desired=desired,
+        rule=rule, at_s=obs.at_s, explanation=why, cost_delta_per_hour=delta,
+        spot_after=spot_after, trigger=dict(trigger), policy=policy.name, vertical=vertical,
+        alternatives=((alt, alt_why),),
+    )  # fmt: skip
+    return Step(decision, new_state)
+
+
+def decide_group(
+    group_id: str, obs: Observation, forecast: ForecastView | None, state: GroupState,
+    policy: ScalingPolicy, fallback_reason: str | None = None,
+) -> Step:  # fmt: skip
+    """Horizontal: replicas of a VM group."""
+    return decide(group_id, obs, forecast, state, policy, fallback_reason=fallback_reason)
+
+
+def decide_vcpus(
+    vm_id: str, obs: Observation, forecast: ForecastView | None, state: GroupState,
+    policy: ScalingPolicy, fallback_reason: str | None = None,
+) -> Step:  # fmt: skip
+    """Vertical: vCPUs of one VM (``min_replicas``/``max_replicas`` bound the vCPUs; a live
+    resize has no boot time, so callers pass a short ``lead_time_s``)."""
+    return decide(vm_id, obs, forecast, state, policy, fallback_reason=fallback_reason, vertical=True)
