@@ -56,3 +56,30 @@ def spec_of(fleet: Fleet, vm_id: str, *hosts: str | None) -> DomainSpec:
 def domain_type(conn: libvirt.virConnect) -> str:
     """The <domain type=...> a host's driver accepts."""
     return "test" if conn.getType().upper() == "TEST" else "kvm"
+
+
+def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[tuple[str, bool, int]]]]:
+    """Per reachable host: (host id, labels, CPUs, [(vm id, running, vCPUs)])."""
+    out = []
+    for host_id, host in fleet.hosts.items():
+        try:
+            conn = host.get()
+            cpus = int(conn.getInfo()[2])
+            vms = [(d.name(), d.state()[0] == libvirt.VIR_DOMAIN_RUNNING, int(d.info()[3]))
+                   for d in conn.listAllDomains()]
+        except (ActuatorError, libvirt.libvirtError):
+            continue
+        out.append((host_id, dict(host.labels), cpus, sorted(vms)))
+    return out
+
+
+def reachable(fleet: Fleet) -> list[str]:
+    """Hosts the controller can talk to right now (its heartbeat of each host)."""
+    alive = []
+    for host_id, host in fleet.hosts.items():
+        try:
+            if host.get().isAlive():
+                alive.append(host_id)
+        except (ActuatorError, libvirt.libvirtError):
+            continue
+    return alive

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from novacron.streams import actuate, decide, features, record
+from novacron.streams import actuate, decide, features, heal, record
 from novacron.streams.app import app
 
 AGENTS = (features.feature_agent, decide.decision_agent, actuate.actuator_agent,
-          record.recorder_agent)
+          record.recorder_agent, heal.heal_agent)
 
 __all__ = ["AGENTS", "app"]

@@ -1,0 +1,87 @@
+"""Heal agent: feed the Healer (lifecycle events on novacron.health, metric staleness from
+novacron.metrics.raw, outcomes on novacron.actions) and publish its decisions on
+novacron.decisions, where the actuator agent executes them. Outcomes go to healing_events.
+
+libvirt lifecycle events are watched here too and published on novacron.health, so every
+consumer sees them and the healer reads them back through the topic like any other input.
+The healer is one stateful instance: run one worker with this agent (partitioned healing
+needs per-partition healers, which the pure core allows but this wiring does not yet do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import random
+from typing import Any
+
+from novacron.actuators.events import LifecycleWatcher, to_health_event
+from novacron.actuators.fencing import LibvirtDestroyFencer
+from novacron.actuators.placement_state import inventory, reachable
+from novacron.healing import Healer, LifecycleEvent
+from novacron.store import healing_repo
+from novacron.streams import runtime
+from novacron.streams.app import app, decisions_topic, health_topic
+from novacron.streams.heal_core import HealLoop, Step
+
+from novacron import topics as registry
+from novacron.events import utcnow
+
+heal_inputs = app.topic(registry.HEALTH.name, registry.METRICS_RAW.name, registry.ACTIONS.name,
+                        value_serializer="raw", key_serializer="raw")
+
+_loop: HealLoop | None = None
+_watcher: LifecycleWatcher | None = None
+_lifecycle: queue.SimpleQueue[LifecycleEvent] = queue.SimpleQueue()
+
+
+def _heal_loop() -> HealLoop:
+    global _loop, _watcher
+    if _loop is None:
+        rt = runtime.current()
+        healer = Healer(fencer=LibvirtDestroyFencer(rt.fleet), rng=random.Random())
+        _loop = HealLoop(healer)
+        _loop.register(inventory(rt.fleet), utcnow())
+        _watcher = LifecycleWatcher(rt.fleet, _lifecycle.put)
+        _watcher.start()
+    return _loop
+
+
+def _store(step: Step) -> None:
+    if not step.records:
+        return
+    with runtime.current().sessions.begin() as s:
+        for r in step.records:
+            healing_repo.record_outcome(
+                s, key=r.key, subject_id=r.subject_id, diagnosis=r.diagnosis, rung=r.rung,
+                succeeded=r.succeeded, duration_s=r.duration_s, occurred_at=r.occurred_at,
+                evidence=r.evidence)
+
+
+async def _publish(step: Step) -> None:
+    for d in step.decisions:
+        await decisions_topic.send(key=d.key.encode(), value=d.to_bytes())
+    await asyncio.to_thread(_store, step)
+
+
+@app.agent(heal_inputs)
+async def heal_agent(stream: Any) -> None:
+    async for batch in stream.take(500, within=0.2):
+        loop = await asyncio.to_thread(_heal_loop)
+        await _publish(await asyncio.to_thread(loop.ingest, batch))
+
+
+@app.timer(interval=1.0)
+async def heal_heartbeat() -> None:
+    """Lifecycle events out to the topic; the controller's host heartbeats and a re-judgement
+    (timeouts, staleness) in."""
+    loop = await asyncio.to_thread(_heal_loop)
+    while True:
+        try:
+            ev = _lifecycle.get_nowait()
+        except queue.Empty:
+            break
+        he = to_health_event(ev)
+        await health_topic.send(key=he.key.encode(), value=he.to_bytes())
+    alive = await asyncio.to_thread(reachable, runtime.current().fleet)
+    await _publish(await asyncio.to_thread(loop.heartbeat, alive, utcnow()))
