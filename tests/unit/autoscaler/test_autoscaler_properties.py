@@ -1,0 +1,47 @@
+"""Property: whatever the load, forecast and state, no decision breaks min/max replicas."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from novacron.autoscaler.policy import ScalingPolicy
+from novacron.autoscaler.rules import decide_group
+from novacron.autoscaler.types import ForecastView, GroupState, Observation
+
+units = st.floats(min_value=0, max_value=500, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    profile=st.sampled_from(["conservative", "moderate", "aggressive"]),
+    lo=st.integers(0, 10),
+    span=st.integers(0, 40),
+    ready=st.integers(0, 60),
+    pending=st.integers(0, 10),
+    demand=units,
+    path=st.lists(st.tuples(units, units), min_size=1, max_size=40),
+    with_forecast=st.booleans(),
+    last_up=st.none() | st.floats(0, 5000),
+    last_down=st.none() | st.floats(0, 5000),
+    low_since=st.none() | st.floats(0, 5000),
+)
+def test_no_decision_breaks_min_max(
+    profile: str, lo: int, span: int, ready: int, pending: int, demand: float,
+    path: list[tuple[float, float]], with_forecast: bool, last_up: float | None,
+    last_down: float | None, low_since: float | None,
+) -> None:  # fmt: skip
+    pol = ScalingPolicy.from_profile(profile, min_replicas=lo, max_replicas=lo + span)
+    point = tuple(p for p, _ in path)
+    upper = tuple(p + w for p, w in path)
+    view = ForecastView(point, upper, 60.0) if with_forecast else None
+    state = GroupState(last_up, last_down, low_since)
+    out = decide_group("g", Observation(5000.0, demand, ready, pending), view, state, pol)
+    d = out.decision
+    if d is not None:
+        assert pol.min_replicas <= d.desired <= pol.max_replicas
+        assert d.desired != d.current
+        inside = pol.min_replicas <= d.current <= pol.max_replicas
+        if inside and d.direction.value == "down":
+            # never into predicted load: the bound fits under the scale-up threshold
+            bound = max(demand, max(upper[: view.steps(pol.horizon_s)]) if view else demand)
+            assert d.desired >= min(d.current, bound / pol.scale_up_threshold - 1e-6)

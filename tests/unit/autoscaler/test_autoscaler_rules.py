@@ -1,0 +1,144 @@
+"""Each rule of the autoscaler, one case at a time."""
+
+from __future__ import annotations
+
+import pytest
+from novacron.autoscaler.accuracy import AccuracyTracker
+from novacron.autoscaler.events import to_event
+from novacron.autoscaler.policy import ScalingPolicy
+from novacron.autoscaler.rules import decide_group, decide_vcpus
+from novacron.autoscaler.types import Direction, ForecastView, GroupState, Observation, Rule
+from novacron.policy.schema import PROFILES, AutoScalingProfile
+
+from novacron.events import ActionKind, Decision
+
+POL = ScalingPolicy.from_profile("moderate", min_replicas=1, max_replicas=20, lead_time_s=300,
+                                 horizon_s=1800)  # fmt: skip
+
+
+def fc(point: list[float], upper: list[float] | None = None) -> ForecastView:
+    return ForecastView(tuple(point), tuple(upper or [p * 1.2 for p in point]), 60.0, 0.8, "t")
+
+
+def test_profiles_come_from_the_policy_table() -> None:
+    for prof in AutoScalingProfile:
+        n = PROFILES[prof]
+        p = ScalingPolicy.from_profile(prof)
+        assert (p.target, p.scale_up_threshold, p.scale_down_threshold) == (
+            n.target_utilization,
+            n.scale_up_threshold,
+            n.scale_down_threshold,
+        )
+        assert p.scale_down_delay_s == n.scale_down_delay_s and p.max_step == n.max_step
+
+
+def test_scale_up_before_the_load_when_the_upper_bound_crosses_within_lead_time() -> None:
+    # Demand is 3 of 5 replicas (60 %): no reactive rule would move; the bound says 6 is coming.
+    f = fc([3, 3, 4, 5, 5.5, 5.5] + [3] * 24, [3.5, 3.5, 5, 6, 6.5, 6.5] + [3.5] * 24)
+    out = decide_group("g", Observation(0, 3.0, 5), f, GroupState(), POL)
+    d = out.decision
+    assert d is not None and d.direction is Direction.UP and d.rule is Rule.PREDICTIVE
+    assert d.desired >= 7  # point 5.5 at the 70 % target -> 8, bound 6.5 within capacity
+    assert "upper bound" in d.explanation and "policy" in d.explanation and "cost" in d.explanation
+    assert d.cost_delta_per_hour == pytest.approx((d.desired - 5) * POL.cost.on_demand_per_hour)
+
+
+def test_peak_beyond_the_lead_time_does_not_trigger_a_scale_up() -> None:
+    f = fc([3] * 10 + [9] * 20, [3.3] * 10 + [10] * 20)
+    assert decide_group("g", Observation(0, 3.0, 5), f, GroupState(), POL).decision is None
+
+
+def test_scale_down_withheld_because_the_upper_bound_says_load_returns() -> None:
+    # Load is low now and for the next 20 min, but the bound says it comes back within 30 min.
+    f = fc([1.0] * 20 + [8.0] * 10, [1.2] * 20 + [9.0] * 10)
+    state = GroupState()
+    for t in range(0, 3600, 60):
+        out = decide_group("g", Observation(float(t), 1.0, 10), f, state, POL)
+        assert out.decision is None
+        state = out.state
+    assert state.low_since_s is None
+
+
+def test_scale_down_only_after_the_delay_and_never_below_the_bound() -> None:
+    f = fc([2.0] * 30, [2.5] * 30)
+    state = GroupState()
+    first_down = None
+    for t in range(0, 3600, 60):
+        out = decide_group("g", Observation(float(t), 2.0, 10), f, state, POL)
+        state = out.state
+        if out.decision is not None:
+            first_down = out.decision
+            break
+    assert first_down is not None and first_down.direction is Direction.DOWN
+    assert first_down.at_s >= POL.scale_down_delay_s
+    assert first_down.desired == 10 - POL.max_step
+    assert first_down.cost_delta_per_hour < 0
+
+
+def test_cooldown_blocks_a_second_scale_up() -> None:
+    f = fc([9.0] * 30, [10.0] * 30)
+    state = GroupState(last_up_s=0.0)
+    assert decide_group("g", Observation(60.0, 4.0, 4), f, state, POL).decision is None
+    later = decide_group("g", Observation(POL.scale_up_cooldown_s, 4.0, 4), f, state, POL)
+    assert later.decision is not None
+
+
+def test_min_and_max_replicas_hold() -> None:
+    f = fc([100.0] * 30, [120.0] * 30)
+    d = decide_group("g", Observation(0, 50.0, 10), f, GroupState(), POL).decision
+    assert d is not None and d.desired == POL.max_replicas
+    d2 = decide_group("g", Observation(0, 0.0, 25), None, GroupState(), POL).decision
+    assert d2 is not None and d2.desired == POL.max_replicas
+    low = fc([0.0] * 30, [0.0] * 30)
+    assert decide_group("g", Observation(9999, 0.0, 1), low, GroupState(low_since_s=0), POL).decision is None
+
+
+def test_reactive_fallback_without_forecast_says_so() -> None:
+    d = decide_group("g", Observation(0, 4.5, 5), None, GroupState(), POL).decision
+    assert d is not None and d.rule is Rule.REACTIVE and "no forecast" in d.explanation
+
+
+def test_reactive_fallback_on_poor_accuracy_ignores_the_forecast() -> None:
+    tr = AccuracyTracker(window=20, min_samples=10)
+    for _ in range(20):
+        tr.record(point=1.0, upper=1.2, naive=5.0, actual=5.0)
+    reason = tr.poor_reason()
+    assert reason is not None and "accuracy poor" in reason
+    calm = fc([1.0] * 30, [1.2] * 30)  # the forecast would say: nothing to do
+    d = decide_group("g", Observation(0, 4.6, 5), calm, GroupState(), POL, reason).decision
+    assert d is not None and d.rule is Rule.REACTIVE and "accuracy poor" in d.explanation
+
+
+def test_guard_scales_up_when_measured_load_exceeds_the_forecast() -> None:
+    d = decide_group("g", Observation(0, 4.8, 5), fc([1.0] * 30), GroupState(), POL).decision
+    assert d is not None and d.rule is Rule.GUARD and d.direction is Direction.UP
+
+
+def test_spot_where_policy_allows_and_cost_delta_stated() -> None:
+    pol = ScalingPolicy.from_profile("moderate", max_replicas=20, spot_allowed=True,
+                                     spot_max_fraction=0.5)  # fmt: skip
+    d = decide_group("g", Observation(0, 7.5, 4), fc([8.0] * 30), GroupState(), pol).decision
+    assert d is not None and d.spot_after > 0 and d.spot_after <= d.desired * 0.5
+    expected = ((d.desired - d.spot_after) * 1.0 + d.spot_after * 0.3) - 4 * 1.0
+    assert d.cost_delta_per_hour == pytest.approx(expected)
+    assert "spot" in d.explanation
+
+
+def test_decisions_become_events() -> None:
+    d = decide_group("web", Observation(1_700_000_000, 4.8, 5), fc([6.0] * 30), GroupState(),
+                     POL).decision  # fmt: skip
+    assert d is not None
+    ev = to_event(d)
+    assert isinstance(ev, Decision) and ev.action is ActionKind.SCALE_OUT
+    assert ev.target_kind == "group" and ev.params["replicas"] == d.desired
+    assert ev.params["cost_delta_per_hour"] == d.cost_delta_per_hour
+    assert ev.trigger["rule"] == d.rule.value and ev.alternatives
+    assert Decision.model_validate_json(ev.to_bytes()) == ev
+
+
+def test_vertical_decision_is_a_vcpu_resize() -> None:
+    pol = ScalingPolicy.from_profile("moderate", min_replicas=1, max_replicas=8, lead_time_s=60)
+    d = decide_vcpus("vm-1", Observation(0, 1.9, 2), fc([1.9] * 30), GroupState(), pol).decision
+    assert d is not None and d.vertical
+    ev = to_event(d)
+    assert ev.action is ActionKind.SCALE_VCPU and ev.params["vcpus"] == d.desired > 2
