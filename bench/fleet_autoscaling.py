@@ -1,0 +1,247 @@
+"""Predictive autoscaling against a reactive (HPA-like) and a static-peak baseline.
+
+``python -m bench.fleet_autoscaling [--quick] [--data DIR] [--profile NAME]``
+
+Every series group of the metrics data (per split, and per step where a group mixes steps)
+becomes one fleet: each series is the demand of one VM group, scaled so that its 99th
+percentile needs 16 replicas; the groups share hosts of 16 replica slots. The same fleet is
+run three times in the same process, with the live rule (``autoscaler.rules.decide_group``
+fed by a seasonal-naive forecaster from ``models/`` updated in event time), with the HPA
+baseline and with static peak provisioning. Dev and held-out are reported separately; the
+profile and the forecaster were chosen on dev only.
+
+Definitions (also in ``autoscaler/simulator.py``):
+- reactive scaling event: a scale-up decided when the observed utilisation of the ready
+  capacity was already at or above the policy's scale-up threshold (the load came first);
+- false-positive scale-down: a scale-down followed by an SLA violation within the lead time;
+- SLA-violation minutes: minutes in which a group's demand exceeded its ready capacity;
+- utilisation_avg: served demand / allocated capacity (booting replicas included);
+- utilisation_peak_host: 99th percentile over time of the busiest host's utilisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from novacron.autoscaler.policy import ScalingPolicy
+from novacron.autoscaler.simulator import (
+    FleetResult,
+    Forecasts,
+    GroupTrace,
+    SimConfig,
+    make_forecasts,
+    simulate_fleet,
+)
+from novacron.models.baselines import SeasonalNaive
+from novacron.training.data import SeriesData, load_or_synthesize, slug
+
+from bench._common import RESULTS, write_results
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "metrics"
+PEAK_UNITS = 16.0  # replicas the 99th percentile of a series needs at 100 %
+BOOT_S = 300.0
+HORIZON_S = 1800.0
+PROFILE = "aggressive"  # chosen on dev (cheapest and hottest of the three; see README row)
+QUICK_SERIES = 2
+QUICK_EVAL_S = 86_400.0
+
+
+def to_trace(s: SeriesData) -> GroupTrace | None:
+    q = float(np.quantile(s.values, 0.99))
+    if not q > 0:
+        return None
+    return GroupTrace(s.name, s.step_s, s.start_s, np.maximum(s.values, 0.0) / q * PEAK_UNITS)
+
+
+def run_fleet(traces: Sequence[GroupTrace], cfg: SimConfig) -> tuple[dict[str, FleetResult], list[Forecasts]]:
+    step_s = traces[0].step_s
+    first = int(cfg.warmup_s // step_s)
+    horizon = max(1, math.ceil(HORIZON_S / step_s))
+    fcs = []
+    for t in traces:
+        n = t.demand.size - first
+        if cfg.max_eval_steps is not None:
+            n = min(n, cfg.max_eval_steps)
+        fcs.append(make_forecasts(t, first, n, horizon, [SeasonalNaive], cfg.level))
+    out = {sc: simulate_fleet(traces, cfg, sc, fcs) for sc in ("predictive", "reactive", "static")}
+    return out, fcs
+
+
+def totals(runs: list[dict[str, FleetResult]]) -> dict[str, dict[str, float]]:
+    agg: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for fleet in runs:
+        for sc, res in fleet.items():
+            a = agg[sc]
+            for g in res.groups:
+                a["reactive_events"] += g.reactive_events
+                a["breach_scale_ups"] += g.breach_scale_ups
+                a["scale_ups"] += g.scale_ups
+                a["scale_downs"] += g.scale_downs
+                a["fp_downs"] += g.false_positive_scale_downs
+                a["violation_min"] += g.violation_minutes
+                a["cost"] += g.cost
+                a["served"] += g.served
+                a["allocated"] += float(g.allocated.sum())
+                a["fallback_steps"] += g.fallback_steps
+                a["steps"] += g.demand.size
+                a["clipped"] += g.clipped_by_hosts
+            peak = float(np.percentile(res.host_util_peak, 99))
+            a["host_peak"] = max(a["host_peak"], peak)
+    return agg
+
+
+def figures(prefix: str, agg: dict[str, dict[str, float]]) -> dict[str, Any]:
+    p, r, s = agg["predictive"], agg["reactive"], agg["static"]
+
+    def ratio(a: float, b: float) -> float | None:
+        return round(a / b, 3) if b > 0 else (1.0 if a == 0 else None)
+
+    red = 100.0 * (1 - p["reactive_events"] / r["reactive_events"]) if r["reactive_events"] else 0.0
+    return {
+        f"{prefix}reactive_events_predictive": int(p["reactive_events"]),
+        f"{prefix}reactive_events_baseline": int(r["reactive_events"]),
+        f"{prefix}reactive_events_reduction_pct": round(red, 1),
+        f"{prefix}breach_scale_ups_predictive": int(p["breach_scale_ups"]),
+        f"{prefix}breach_scale_ups_baseline": int(r["breach_scale_ups"]),
+        f"{prefix}false_positive_scale_downs": int(p["fp_downs"]),
+        f"{prefix}false_positive_scale_downs_baseline": int(r["fp_downs"]),
+        f"{prefix}sla_violation_minutes_predictive": round(p["violation_min"], 1),
+        f"{prefix}sla_violation_minutes_baseline": round(r["violation_min"], 1),
+        f"{prefix}sla_violation_minutes_ratio_vs_reactive": ratio(p["violation_min"], r["violation_min"]),
+        f"{prefix}cost_ratio_vs_reactive": ratio(p["cost"], r["cost"]),
+        f"{prefix}cost_reduction_vs_static_pct": round(100.0 * (1 - p["cost"] / s["cost"]), 1),
+        f"{prefix}reactive_cost_reduction_vs_static_pct": round(100.0 * (1 - r["cost"] / s["cost"]), 1),
+        f"{prefix}utilization_avg_pct": round(100.0 * p["served"] / max(p["allocated"], 1e-9), 1),
+        f"{prefix}utilization_avg_pct_baseline": round(100.0 * r["served"] / max(r["allocated"], 1e-9), 1),
+        f"{prefix}utilization_peak_host_pct": round(100.0 * p["host_peak"], 1),
+        f"{prefix}utilization_peak_host_pct_baseline": round(100.0 * r["host_peak"], 1),
+        f"{prefix}scale_ups_predictive": int(p["scale_ups"]),
+        f"{prefix}scale_downs_predictive": int(p["scale_downs"]),
+        f"{prefix}fallback_share_pct": round(100.0 * p["fallback_steps"] / max(p["steps"], 1), 1),
+    }  # fmt: skip
+
+
+def plot(name: str, fleet: dict[str, FleetResult], path: Path, max_groups: int = 3) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = fleet["predictive"].groups[:max_groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(12, 3.2 * len(groups)), squeeze=False)
+    for i, g in enumerate(groups):
+        ax = axes[i][0]
+        x = np.arange(g.demand.size) * g.step_s / 3600.0
+        ax.plot(x, g.demand, lw=0.7, color="black", label="demand")
+        ax.step(x, g.allocated, lw=0.9, where="post", label="predictive allocation")
+        ax.step(
+            x,
+            fleet["reactive"].groups[i].allocated,
+            lw=0.7,
+            where="post",
+            alpha=0.7,
+            label="reactive (HPA) allocation",
+        )
+        ax.axhline(
+            float(fleet["static"].groups[i].allocated[0]), ls="--", lw=0.7, color="grey", label="static peak"
+        )
+        for k, direction, rule in g.decisions:
+            ax.axvline(k * g.step_s / 3600.0, lw=0.3, alpha=0.4,
+                       color=("tab:red" if direction == "up" else "tab:green") if rule != "reactive"
+                       else "tab:orange")  # fmt: skip
+        ax.set_title(f"{name}: {g.name} (decision lines: red up, green down, orange reactive fallback)",
+                     fontsize=8)  # fmt: skip
+        ax.set_ylabel("replicas")
+        ax.legend(fontsize=6, loc="upper right")
+    axes[-1][0].set_xlabel("hours")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 series per fleet, 1 day each")
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--profile", default=PROFILE)
+    ap.add_argument("--no-plots", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    series = load_or_synthesize(args.data)
+    fleets: dict[tuple[str, str, float], list[GroupTrace]] = defaultdict(list)
+    skipped = 0
+    for s in series:
+        tr = to_trace(s)
+        key = (s.group, s.split, s.step_s)
+        if tr is None or s.values.size * s.step_s <= 86_400.0 + 3600.0:
+            skipped += 1
+            continue
+        if args.quick and len(fleets[key]) >= QUICK_SERIES:
+            continue
+        fleets[key].append(tr)
+    policy = ScalingPolicy.from_profile(
+        args.profile, name=f"bench-{args.profile}", max_replicas=500, lead_time_s=BOOT_S,
+        horizon_s=HORIZON_S,
+    )  # fmt: skip
+    out: dict[str, Any] = {"profile": args.profile, "forecaster": "seasonal_naive (update per step)",
+                           "boot_s": BOOT_S, "peak_units": PEAK_UNITS, "series_skipped": skipped,
+                           "quick": args.quick}  # fmt: skip
+    by_split: dict[str, list[dict[str, FleetResult]]] = defaultdict(list)
+    by_group: dict[tuple[str, str], list[dict[str, FleetResult]]] = defaultdict(list)
+    for (group, split, step_s), traces in sorted(fleets.items()):
+        cfg = SimConfig(
+            policy, boot_s=BOOT_S, max_eval_steps=int(QUICK_EVAL_S // step_s) if args.quick else None
+        )
+        fleet, _ = run_fleet(traces, cfg)
+        by_split[split].append(fleet)
+        by_group[(group, split)].append(fleet)
+        if not args.no_plots:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            plot(
+                f"{group} {split}",
+                fleet,
+                RESULTS / f"fleet_autoscaling_{slug(group)}_{split}_{int(step_s)}s.png",
+            )
+    for split in ("dev", "heldout"):
+        if by_split[split]:
+            out.update(figures(f"{split}_", totals(by_split[split])))
+    for (group, split), runs in sorted(by_group.items()):
+        f = figures(f"{split}_{slug(group)}_", totals(runs))
+        keep = (
+            "reactive_events_reduction_pct",
+            "false_positive_scale_downs",
+            "sla_violation_minutes_ratio_vs_reactive",
+            "cost_ratio_vs_reactive",
+            "cost_reduction_vs_static_pct",
+            "utilization_avg_pct",
+            "utilization_peak_host_pct",
+        )
+        out.update({k: v for k, v in f.items() if k.endswith(keep)})
+    out["series"] = sum(len(v) for v in fleets.values())
+    out["runtime_s"] = round(time.perf_counter() - t0, 1)
+    write_results("fleet_autoscaling", out)
+    h = "heldout_"
+    print(
+        f"fleet_autoscaling ({args.profile}, {out['series']} series, {out['runtime_s']} s): "
+        f"held-out reactive events {out.get(h + 'reactive_events_predictive')} vs "
+        f"{out.get(h + 'reactive_events_baseline')} (-{out.get(h + 'reactive_events_reduction_pct')} %), "
+        f"false-positive scale-downs {out.get(h + 'false_positive_scale_downs')}, "
+        f"SLA ratio {out.get(h + 'sla_violation_minutes_ratio_vs_reactive')}, "
+        f"cost ratio {out.get(h + 'cost_ratio_vs_reactive')}, "
+        f"vs static -{out.get(h + 'cost_reduction_vs_static_pct')} %, "
+        f"util avg {out.get(h + 'utilization_avg_pct')} %, host peak "
+        f"{out.get(h + 'utilization_peak_host_pct')} %; dev reduction "
+        f"{out.get('dev_reactive_events_reduction_pct')} %, cost ratio "
+        f"{out.get('dev_cost_ratio_vs_reactive')}"
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
