@@ -102,9 +102,8 @@ def batch_scales(ys: Sequence[FloatArray], points: int) -> FloatArray:
     tails = [y[-points:] for y in ys]
     if tails and all(t.size == tails[0].size for t in tails):
         arr = np.stack(tails)
-        return np.maximum.reduce(
-            [arr.std(axis=1), 1e-3 * np.abs(arr.mean(axis=1)), np.full(len(tails), 1e-6)]
-        )
+        floor = np.maximum(1e-3 * np.abs(arr.mean(axis=1)), 1e-6)
+        return np.asarray(np.maximum(arr.std(axis=1), floor), dtype=np.float64)
     return np.array([series_scale(y, points) for y in ys])
 
 
