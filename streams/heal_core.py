@@ -5,14 +5,16 @@ broker and shared with the chaos bench. The Healer is not thread-safe; every ent
 takes the lock, so callers may run them in worker threads (fencing blocks on libvirt).
 
 A VM is watched from its first metric sample on: its metric silence is its liveness signal,
-so a VM that never reported would look hung from the start.
+so a VM that never reported would look hung from the start. Liveness is the sample's
+*arrival* (the healer's clock), not its event time: a replay or a backfill carries trace
+times far from the clock that heartbeats and lifecycle events are stamped with.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,12 +29,12 @@ from novacron.healing import (
     HostRegistered,
     Lifecycle,
     LifecycleEvent,
+    MetricSeen,
     Observation,
     VmRegistered,
 )
-from novacron.healing.adapters import from_metric
 
-from novacron.events import ActionResult, Decision, HealthEvent, MetricSample
+from novacron.events import ActionResult, Decision, HealthEvent, MetricSample, utcnow
 
 # (host id, labels, capacity, [(vm id, running, size)]) as actuators.placement_state.inventory
 Inventory = Sequence[tuple[str, dict[str, str], int, Sequence[tuple[str, bool, int]]]]
@@ -88,8 +90,9 @@ def classify(raw: bytes | str | None) -> MetricSample | HealthEvent | ActionResu
 
 
 class HealLoop:
-    def __init__(self, healer: Healer) -> None:
+    def __init__(self, healer: Healer, now: Callable[[], datetime] = utcnow) -> None:
         self.healer = healer
+        self.now = now
         self._lock = threading.Lock()
         self._hosts: dict[str, tuple[dict[str, str], int]] = {}
         self._vms: dict[str, tuple[str, bool, int]] = {}  # known from the inventory
@@ -111,12 +114,15 @@ class HealLoop:
     def ingest(self, raws: Iterable[bytes | str | None]) -> Step:
         obs: list[Observation] = []
         results: list[ActionResult] = []
+        arrived = self.now()
         for raw in raws:
             ev = classify(raw)
             if isinstance(ev, MetricSample):
                 if not ev.backfill:
-                    obs.extend(self._watch(ev.vm_id, ev.host_id, ev.occurred_at))
-                    obs.extend(from_metric(ev))
+                    obs.extend(self._watch(ev.vm_id, ev.host_id, arrived))
+                    # Liveness only: load (high CPU, memory) is the autoscaler's business; fed
+                    # here too, the healer would migrate a VM the autoscaler is scaling up.
+                    obs.append(MetricSeen(ev.vm_id, arrived))
             elif isinstance(ev, HealthEvent):
                 life = _lifecycle(ev)
                 if life is not None and life.vm_id in self._watched:
