@@ -107,3 +107,19 @@ def test_an_operator_shutdown_is_not_healed(fleet: Fleet) -> None:
         assert all(d.action == ActionKind.NOOP for d in later.decisions)
     finally:
         watcher.stop()
+
+
+def test_trace_time_metrics_do_not_make_vms_look_hung(fleet: Fleet) -> None:
+    """A replay's samples carry trace times far from the clock; liveness is their arrival,
+    and load (97 % CPU) is left to the autoscaler."""
+    from datetime import UTC, datetime
+
+    loop = HealLoop(Healer(fencer=LibvirtDestroyFencer(fleet), rng=random.Random(1)))
+    loop.register(inventory(fleet), utcnow() - timedelta(seconds=1))
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    raws = [MetricSample(occurred_at=old, vm_id=vm, host_id=host, metric=MetricName.CPU,
+                         value=97.0).to_bytes()
+            for host, _, _, vms in inventory(fleet) for vm, _, _ in vms]
+    assert loop.ingest(raws).decisions == []
+    assert loop.heartbeat(reachable(fleet), utcnow()).decisions == []
+    assert len(loop.healer.model.vms) == 6
