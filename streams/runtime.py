@@ -26,6 +26,8 @@ class Runtime:
     history_points: int = 240
     horizon_s: float = 900.0
     evaluate_every_s: float = 60.0
+    # Where features are also written for dashboards; empty disables it.
+    tsdb_url: str = ""
 
 
 _current: Runtime | None = None

@@ -22,7 +22,8 @@ def build_runtime(settings: Settings, fleet: Fleet, **overrides: Any) -> runtime
     migrate(settings.database_url)
     rt = runtime.Runtime(
         fleet=fleet, sessions=session_factory(settings.database_url),
-        forecasts=ForecastClient(settings.serving_url, settings.serving_timeout_s), **overrides,
+        forecasts=ForecastClient(settings.serving_url, settings.serving_timeout_s),
+        tsdb_url=settings.tsdb_url, **overrides,
     )
     runtime.install(rt)
     return rt

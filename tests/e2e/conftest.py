@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="session")
 def pipeline(settings: Settings, sessions: sessionmaker[Session],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    start_all(settings, ["postgres", "broker"])
+    start_all(settings, ["postgres", "broker", "tsdb"])
     asyncio.run(ensure_topics(settings))
     server = BentoServer(settings)
     assert not server.ready(), f"{settings.serving_url} is taken: the tests need their own server"

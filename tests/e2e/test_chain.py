@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from e2e_support import Pipeline, Tap, wait_for
@@ -44,13 +46,11 @@ async def send_load(producer: AIOKafkaProducer, vm: str, host: str, value: float
         await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
 
 
-def results_for(raw: list[bytes], vm: str) -> list[ActionResult]:
-    out = []
-    for r in raw:
-        a = decode(ActionResult, r)
-        if a.target_id == vm:
-            out.append(a)
-    return out
+def results_for(raw: list[bytes], vm: str, action: ActionKind = ActionKind.SCALE_VCPU,
+                ) -> list[ActionResult]:
+    """The outcomes for one VM and kind of action (the healer may act on test VMs too)."""
+    return [a for a in map(lambda r: decode(ActionResult, r), raw)
+            if a.target_id == vm and a.action == action]
 
 
 async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
@@ -73,6 +73,14 @@ async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
         action = s.get(models.Action, result.decision_id)
         assert action is not None and action.status == "succeeded"
         assert action.after["vcpus"] == result.after["vcpus"]
+    # The features also reach the time-series DB, in event time.
+    export = f"{pipeline.settings.tsdb_url}/api/v1/export"
+    match = {"match[]": f'novacron_features_p95{{vm_id="{vm}"}}'}
+    rows = wait_for(lambda: httpx.get(export, params=match, timeout=5).text.strip(), 20,
+                    "features in VictoriaMetrics")
+    series = json.loads(rows.splitlines()[0])
+    assert series["values"][-1] == pytest.approx(97.0)
+    assert series["timestamps"][-1] == int((T0 + timedelta(minutes=12)).timestamp() * 1000)
 
 
 async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
@@ -127,6 +135,11 @@ async def test_the_same_decision_twice_changes_libvirt_once(
         assert len(list(rows)) == 1
 
 
+def scaling_decisions(raw: list[bytes], vm: str) -> list[Decision]:
+    return [d for d in map(lambda r: decode(Decision, r), raw)
+            if d.target_id == vm and d.decided_by.startswith("autoscaler/")]
+
+
 async def test_with_serving_stopped_the_decision_falls_back_to_reactive(
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
@@ -136,11 +149,10 @@ async def test_with_serving_stopped_the_decision_falls_back_to_reactive(
         assert not pipeline.server.ready()
         async with Tap(pipeline.settings, topics.DECISIONS.name) as tap:
             await send_load(producer, vm, host, 96.0)
-            raw = await tap.collect(
-                lambda seen: any(decode(Decision, r).target_id == vm for r in seen), 60)
+            raw = await tap.collect(lambda seen: bool(scaling_decisions(seen, vm)), 60)
     finally:
         await asyncio.to_thread(pipeline.server.start)
-    d = next(x for x in map(lambda r: decode(Decision, r), raw) if x.target_id == vm)
+    d = scaling_decisions(raw, vm)[0]
     assert d.decided_by == "autoscaler/reactive"
     assert "serving unavailable" in d.explanation
     assert d.trigger["fallback_reason"].startswith("serving unavailable")
