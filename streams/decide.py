@@ -8,11 +8,13 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from influxdb_client.client.write.point import Point
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import SeriesIn
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
+from novacron.streams.tsdb import TSDBWriter, decision_point, forecast_points
 
 from novacron import topics as registry
 from novacron.events import FeatureVector, Forecast, MetricName
@@ -50,6 +52,14 @@ async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
 
 @app.agent(features_topic)
 async def decision_agent(stream: Any) -> None:
+    writer = TSDBWriter(runtime.current().tsdb_url)
+    try:
+        await _decide_each(stream, writer)
+    finally:
+        await writer.close()
+
+
+async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
     async for event in stream.events():
         fv = await decode_or_dead_letter(FeatureVector, registry.FEATURES.name,
                                          event.key, event.value, "decision_agent")
@@ -65,8 +75,10 @@ async def decision_agent(stream: Any) -> None:
         fallback: str | None = f"history too short ({len(fv.history)} points)"
         if len(fv.history) >= MIN_HISTORY:
             forecast, fallback = await forecast_for(fv)
+        points: list[Point] = []
         if forecast is not None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
+            points.extend(forecast_points(forecast))
         last = state.get("decision")
         last_at = datetime.fromtimestamp(last, UTC) if last is not None else None
         try:
@@ -79,5 +91,7 @@ async def decision_agent(stream: Any) -> None:
         if decision is not None:
             state["decision"] = now
             await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
+            points.append(decision_point(decision))
         decider_state[fv.vm_id] = state
+        await writer.write_points(points)
 

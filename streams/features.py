@@ -12,7 +12,7 @@ from typing import Any
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
 from novacron.streams.deadletter import decode_or_dead_letter
-from novacron.streams.tsdb import FeatureWriter
+from novacron.streams.tsdb import TSDBWriter
 from novacron.streams.windows import add_sample, features_of
 
 from novacron import topics as registry
@@ -30,17 +30,15 @@ BATCH_WITHIN_S = 0.05
 
 @app.agent(metrics_raw)
 async def feature_agent(stream: Any) -> None:
-    writer: FeatureWriter | None = None
+    writer = TSDBWriter(runtime.current().tsdb_url)
     try:
         async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            writer = await _process(stream, events, writer)
+            await _process(stream, events, writer)
     finally:
-        if writer is not None:
-            await writer.close()
+        await writer.close()
 
 
-async def _process(stream: Any, events: list[Any],
-                   writer: FeatureWriter | None) -> FeatureWriter | None:
+async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     """One batch: update each touched window once, then publish and store its features."""
     rt = runtime.current()
     touched: dict[str, tuple[MetricSample, dict[str, Any], Any]] = {}
@@ -61,8 +59,4 @@ async def _process(stream: Any, events: list[Any],
         fv = features_of(sample, window, rt.feature_window_s)
         out.append(fv)
         await features_topic.send(key=fv.key.encode(), value=fv.to_bytes())
-    stream._set_current_event(None)
-    if rt.tsdb_url:
-        writer = writer or FeatureWriter(rt.tsdb_url)
-        await writer.write(out)
-    return writer
+    await writer.write(out)

@@ -1,4 +1,4 @@
-"""Write features to the time-series DB with influxdb-client (line protocol).
+"""Write features, forecasts and decisions to the time-series DB with influxdb-client.
 
 VictoriaMetrics (dev) and InfluxDB 2 (production option) both take it; VictoriaMetrics names
 each series ``<measurement>_<field>``, e.g. ``novacron_features_p95{vm_id=..., metric="cpu"}``.
@@ -9,14 +9,19 @@ dropped (the features are also on Kafka, which is the record).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from influxdb_client import Point, WritePrecision
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.client.write.point import Point
+from influxdb_client.domain.write_precision import WritePrecision
 
-from novacron.events import FeatureVector
+from novacron.events import Decision, FeatureVector, Forecast
 
 log = logging.getLogger(__name__)
 MEASUREMENT = "novacron_features"
+# Names as autoscaler/metrics_names.py lists them for the dashboards.
+FORECAST_MEASUREMENT = "novacron_forecast"
+SCALING_MEASUREMENT = "novacron_scaling"
 
 
 def feature_point(fv: FeatureVector) -> Point:
@@ -32,21 +37,56 @@ def feature_point(fv: FeatureVector) -> Point:
     )
 
 
-class FeatureWriter:
+def forecast_points(fc: Forecast) -> list[Point]:
+    """One point per forecast step, stamped with the time it forecasts (for forecast vs actual)."""
+    return [
+        Point(FORECAST_MEASUREMENT)
+        .tag("vm_id", fc.vm_id).tag("metric", fc.metric.value).tag("model", fc.model)
+        .tag("level", f"{fc.level:g}")
+        .field("point", p).field("lower", lo).field("upper", up)
+        .time(fc.occurred_at + timedelta(seconds=fc.step_s * (k + 1)), WritePrecision.S)
+        for k, (p, lo, up) in enumerate(zip(fc.point, fc.lower, fc.upper, strict=True))
+    ]
+
+
+def decision_point(d: Decision) -> Point:
+    desired = float(d.params.get("vcpus", d.params.get("replicas", 0)))
+    previous = float(d.params.get("previous_vcpus", d.params.get("previous_replicas", desired)))
+    return (
+        Point(SCALING_MEASUREMENT)
+        .tag("vm_id", d.target_id).tag("rule", str(d.trigger.get("rule", d.decided_by)))
+        .tag("policy", d.policy).tag("direction", "up" if desired > previous else "down")
+        .field("decision", desired - previous).field("desired", desired)
+        .time(d.occurred_at, WritePrecision.S)
+    )
+
+
+class TSDBWriter:
+    """Batched line-protocol writes; a no-op without a URL. The client opens on first use
+    (it needs the running event loop)."""
+
     def __init__(self, url: str, bucket: str = "novacron") -> None:
-        self._client = InfluxDBClientAsync(url=url, token="", org="novacron", timeout=5_000)
+        self._url = url
+        self._client: InfluxDBClientAsync | None = None
         self._bucket = bucket
         self.failures = 0
 
     async def write(self, features: list[FeatureVector]) -> None:
-        if not features:
+        await self.write_points([feature_point(f) for f in features])
+
+    async def write_points(self, points: list[Point]) -> None:
+        if not points or not self._url:
             return
+        if self._client is None:
+            self._client = InfluxDBClientAsync(url=self._url, token="", org="novacron",
+                                               timeout=5_000)
         try:
-            await self._client.write_api().write(
-                bucket=self._bucket, record=[feature_point(f) for f in features])
-        except Exception as exc:
+            await self._client.write_api().write(bucket=self._bucket, record=points)
+        except Exception as exc:  # the TSDB is a view, not the record: log and go on
             self.failures += 1
-            log.warning("writing %d features to the TSDB failed: %s", len(features), exc)
+            log.warning("writing %d points to the TSDB failed: %s", len(points), exc)
 
     async def close(self) -> None:
-        await self._client.close()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

@@ -81,6 +81,10 @@ async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
     series = json.loads(rows.splitlines()[0])
     assert series["values"][-1] == pytest.approx(97.0)
     assert series["timestamps"][-1] == int((T0 + timedelta(minutes=12)).timestamp() * 1000)
+    for name in ("novacron_forecast_upper", "novacron_scaling_desired"):
+        match = {"match[]": f'{name}{{vm_id="{vm}"}}'}
+        assert wait_for(lambda m=match: httpx.get(export, params=m, timeout=5).text.strip(), 20,
+                        f"{name} in VictoriaMetrics")
 
 
 async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
