@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from novacron.api import views
 from novacron.api.auth import AUTH_RESPONSES, operator, viewer
-from novacron.api.deps import DB
+from novacron.api.deps import DB, PlacementGate
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, PlacementIn, VMCreate, VMOut, VMSpecIn
 from novacron.api.tokens import Principal
@@ -42,7 +42,8 @@ def list_vms(session: DB, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 
 
 @router.post("", response_model=VMOut, status_code=201, responses={**PAUSED})
-def create_vm(session: DB, body: VMCreate, who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+def create_vm(_gate: PlacementGate, session: DB, body: VMCreate,
+              who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
     """Place the VM (the v2 engine picks the host) and record it; 409 when nothing fits."""
     _not_paused(session)
     req = PlacementIn(vm=VMSpecIn(vm_id=body.vm_id, vcpus=body.vcpus, memory_mib=body.memory_mib,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from novacron.api import views
 from novacron.api.auth import AUTH_RESPONSES, operator, viewer
-from novacron.api.deps import DB
+from novacron.api.deps import DB, PlacementGate
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, DecisionOut, PlacementIn
 from novacron.api.tokens import Principal
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v2/placements", tags=["v2 placement"], responses={**
 
 @router.post("", response_model=DecisionOut,
              responses={409: {"description": "A VM with this id exists"}})
-def request_placement(session: DB, body: PlacementIn,
+def request_placement(_gate: PlacementGate, session: DB, body: PlacementIn,
                       who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
     """Decide where the VM goes, with the score breakdown and the alternatives that lost.
     ``placed`` creates the VM; ``awaiting-approval`` parks it for an operator (paused fleet or
