@@ -226,6 +226,14 @@ def _result(decision: Decision, status: ActionStatus, detail: str, started: floa
     )
 
 
+def _record_once(ledger: Ledger, decision: Decision, result: ActionResult) -> ActionResult | None:
+    """Record an outcome reached without acting; None if the decision was already recorded."""
+    if not ledger.claim(decision):
+        return None
+    ledger.finish(result)
+    return result
+
+
 def execute(decision: Decision, fleet: Fleet, ledger: Ledger, paused: bool = False) -> ActionResult | None:
     """Act on one decision. Returns the outcome, or None for a duplicate already handled."""
     started = time.perf_counter()
@@ -233,18 +241,10 @@ def execute(decision: Decision, fleet: Fleet, ledger: Ledger, paused: bool = Fal
         why = "global pause is on" if paused else (
             "no-op decision" if decision.action == ActionKind.NOOP
             else f"autonomy mode is {decision.mode.value}: not acting")
-        result = _result(decision, ActionStatus.SKIPPED, why, started)
-        if ledger.claim(decision):
-            ledger.finish(result)
-            return result
-        return None
+        return _record_once(ledger, decision, _result(decision, ActionStatus.SKIPPED, why, started))
     if decision.action not in OPERATIONS:
-        result = _result(decision, ActionStatus.FAILED,
-                         f"no actuator for {decision.action.value} yet", started)
-        if ledger.claim(decision):
-            ledger.finish(result)
-            return result
-        return None
+        why = f"no actuator for {decision.action.value} yet"
+        return _record_once(ledger, decision, _result(decision, ActionStatus.FAILED, why, started))
 
     # Already claimed and finished: a redelivery. Claimed but never finished (the worker died
     # mid-way): reconcile below, which is safe because every operation is absolute and every

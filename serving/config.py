@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from novacron.serving.schemas import MIN_HISTORY
+
 from novacron.settings import Settings
 
 
@@ -10,5 +12,5 @@ class ServingSettings(Settings):
     registered_model: str = "novacron-forecaster"
     #: seconds between checks for a moved ``@champion`` (0: load once at start)
     champion_poll_s: float = 30.0
-    #: fewest history points a series may have (the stream agents send at least 3)
-    min_history: int = 3
+    #: fewest history points a series may have (the stream agents send at least MIN_HISTORY)
+    min_history: int = MIN_HISTORY

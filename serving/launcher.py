@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
-from novacron.services import http_ok, wait_until
+from novacron.services import wait_until
 from novacron.settings import Settings
 
 
@@ -29,7 +29,8 @@ class BentoServer:
         return self.settings.serving_url.rstrip("/")
 
     def ready(self) -> bool:
-        return http_ok(self.url + "/readyz") and _status(self.url + "/readyz") == 200
+        # One request: /readyz answers 503 until the model is loaded.
+        return _status(self.url + "/readyz") == 200
 
     def start(self, timeout_s: float = 90.0) -> None:
         if self.ready():

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_HISTORY = 50_000
+# Fewest history points the service forecasts from by default; clients send no fewer.
+MIN_HISTORY = 3
 MAX_HORIZON = 2_880
 
 

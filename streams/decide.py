@@ -10,7 +10,7 @@ from typing import Any
 
 from influxdb_client.client.write.point import Point
 from novacron.serving.client import ServingUnavailable
-from novacron.serving.schemas import SeriesIn
+from novacron.serving.schemas import MIN_HISTORY, SeriesIn
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 decider_state = app.Table("decider-state", default=dict, partitions=app.conf.topic_partitions,
                           schema=JSON_SCHEMA)
 
-MIN_HISTORY = 3
 
 
 async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
