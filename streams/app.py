@@ -9,10 +9,15 @@ from novacron.settings import get_settings
 
 settings = get_settings()
 
+_FAUST_DIR = settings.state_dir / "faust" / settings.consumer_group
+_FAUST_DIR.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+
 app = faust.App(
     settings.consumer_group,
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="memory://",
+    # Faust creates "<id>-data" in the working directory unless told otherwise; keep it in the state folder.
+    datadir=str(_FAUST_DIR),
     value_serializer="raw",
     topic_partitions=settings.topic_partitions,
     web_enabled=False,
