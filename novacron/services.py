@@ -181,7 +181,16 @@ class Mlflow(Service):
         return dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
 
     def ready(self) -> bool:
-        return http_ok(self.settings.mlflow_url.rstrip("/") + "/health")
+        # /health answers even when the server's store was deleted under it (then every write fails
+        # with 503), so readiness also asks the tracking store for something.
+        base = self.settings.mlflow_url.rstrip("/")
+        if not http_ok(base + "/health"):
+            return False
+        try:
+            answer = httpx.get(base + "/api/2.0/mlflow/experiments/search?max_results=1", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200 and "experiments" in answer.text
 
     def command(self) -> list[str]:
         host, port = _hostport(self.settings.mlflow_url, 5000)
