@@ -16,7 +16,8 @@ from novacron.store.db import session_factory
 from novacron.settings import get_settings
 
 # A verified token is remembered by the SHA-256 of the whole token (never the token itself)
-# for a short while, so each request does not pay a deliberately slow scrypt verification.
+# for a short while, so each request does not pay a database round trip (and tokens from the
+# first release, stored as scrypt hashes, do not pay a slow KDF each time).
 _cache: dict[str, tuple[Principal, float]] = {}
 _cache_lock = Lock()
 _CACHE_MAX = 10_000

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
-from novacron.api import placing
+from novacron.api import fleet_cache, placing
 from novacron.api.policies_store import policy_set
 from novacron.api.schemas import PlacementIn
 from novacron.api.tokens import Principal
@@ -33,21 +33,23 @@ def invalid(errors: Sequence[object]) -> HTTPException:
 def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence[str] = (),
           start: bool = True) -> Outcome:
     vm_id = body.vm.vm_id or f"vm-{uuid.uuid4().hex[:12]}"
-    if not body.dry_run:
-        fleet.lock_placement(session)
-        if fleet.vm(session, vm_id) is not None:
-            raise HTTPException(409, f"VM {vm_id} already exists")
-    d = placing.decide(session, body, vm_id)
+    # Read before the placement lock, which is held only for the capacity check and the insert.
+    mode = policy_set(session).effective(dict(body.vm.labels), tags).autonomy("place").value
+    paused = control.pause_state(session)
+    # A dry run takes the lock too: the cached fleet state is shared and not thread-safe.
+    fleet.lock_placement(session)
+    if not body.dry_run and fleet.vm(session, vm_id) is not None:
+        raise HTTPException(409, f"VM {vm_id} already exists")
+    snap = fleet_cache.current(session)
+    d = placing.decide(snap.state, body, vm_id)
     if d.status == DecisionStatus.INVALID:
         raise invalid(d.errors)
     request = body.model_dump(mode="json")
     request["vm"]["vm_id"] = vm_id
     request["start"], request["tags"] = start, list(tags)
-    mode = policy_set(session).effective(dict(body.vm.labels), tags).autonomy("place").value
     alternatives, detail = placing.alternatives(d), placing.detail(d)
     detail["mode"] = mode
     status = d.status.value
-    paused = control.pause_state(session)
     waits: str | None = None
     if d.status == DecisionStatus.PLACED:
         if paused["paused"]:
@@ -78,10 +80,19 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
                              "requested_by": who.token_id}, waits)
         return Outcome(row, False)
     if status == DecisionStatus.PLACED.value and d.target_node is not None:
-        fleet.add_vm(session, vm_id, d.target_node, round(body.vm.vcpus), round(body.vm.memory_mib),
-                     dict(body.vm.labels), tags, "running" if start else "stopped")
+        _add_vm(session, snap, vm_id, d.target_node, request)
         return Outcome(row, True)
     return Outcome(row, False)
+
+
+def _add_vm(session: Session, snap: fleet_cache.Snapshot, vm_id: str, host_id: str,
+            request: dict[str, Any]) -> None:
+    vm = request["vm"]
+    vcpus, memory_mib = round(vm["vcpus"]), round(vm["memory_mib"])
+    labels = {str(k): str(v) for k, v in (vm.get("labels") or {}).items()}
+    fleet.add_vm(session, vm_id, host_id, vcpus, memory_mib, labels, request.get("tags") or [],
+                 "running" if request.get("start", True) else "stopped")
+    fleet_cache.vm_added(session, snap, vm_id, host_id, vcpus, memory_mib, labels)
 
 
 def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> None:
@@ -90,7 +101,8 @@ def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> No
     vm = request["vm"]
     if fleet.vm(session, vm["vm_id"]) is not None:
         raise HTTPException(409, f"VM {vm['vm_id']} already exists")
-    state = placing.fleet_state(session)
+    snap = fleet_cache.current(session)
+    state = snap.state
     idx = state.index.get(host_id)
     if idx is None:
         raise HTTPException(422, f"unknown host {host_id}")
@@ -102,6 +114,4 @@ def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> No
         raise HTTPException(409, f"host {host_id} no longer has room: free {free[0] / 1000:g} vCPU, "
                                  f"{int(free[1])} MiB; the VM needs {vm['vcpus']:g} vCPU, "
                                  f"{vm['memory_mib']:g} MiB")
-    fleet.add_vm(session, vm["vm_id"], host_id, round(vm["vcpus"]), round(vm["memory_mib"]),
-                 dict(vm.get("labels") or {}), request.get("tags") or [],
-                 "running" if request.get("start", True) else "stopped")
+    _add_vm(session, snap, vm["vm_id"], host_id, request)

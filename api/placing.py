@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from novacron.api.schemas import PlacementIn
@@ -28,23 +29,23 @@ FREE_STATES = frozenset({"deleted", "failed"})
 
 
 def fleet_state(session: Session) -> FleetState:
-    rows = fleet.hosts(session)
+    host_rows, vm_rows = fleet.placement_rows(session, sorted(FREE_STATES))
     hosts = [
-        Host(host_id=h.host_id, vcpus=h.vcpus, memory_mib=h.memory_mib,
-             rack=str(h.labels.get("rack", "rack-0")), zone=str(h.labels.get("zone", "zone-0")),
-             labels={str(k): str(v) for k, v in h.labels.items()},
-             cordoned=h.state != "up")
-        for h in rows
+        Host(host_id=hid, vcpus=vcpus, memory_mib=mem,
+             rack=str(labels.get("rack", "rack-0")), zone=str(labels.get("zone", "zone-0")),
+             labels={str(k): str(v) for k, v in labels.items()}, cordoned=state != "up")
+        for hid, vcpus, mem, labels, state in host_rows
     ]
     state = FleetState(hosts)
-    placed = [v for v in fleet.vms(session, limit=None)
-              if v.host_id is not None and v.host_id in state.index and v.state not in FREE_STATES]
-    state.place_many(
-        [VMSpec(v.vm_id, v.vcpus, v.memory_mib, labels={str(k): str(x) for k, x in v.labels.items()})
-         for v in placed],
-        [state.index[v.host_id] for v in placed if v.host_id is not None],
-    )
+    placed = [r for r in vm_rows if r[1] in state.index]
+    state.place_many([vm_spec(vm_id, vcpus, mem, labels) for vm_id, _, vcpus, mem, labels in placed],
+                     [state.index[r[1]] for r in placed])
     return state
+
+
+def vm_spec(vm_id: str, vcpus: int, memory_mib: int, labels: Mapping[str, object]) -> VMSpec:
+    """A VM as the fleet state holds it: its stored (whole) vCPUs and MiB and its labels."""
+    return VMSpec(vm_id, vcpus, memory_mib, labels={str(k): str(x) for k, x in labels.items()})
 
 
 def to_request(body: PlacementIn, vm_id: str) -> PlacementRequest:
@@ -71,8 +72,8 @@ def _breakdown(parts: tuple[ScorerContribution, ...]) -> list[dict[str, Any]]:
             for p in parts]
 
 
-def decide(session: Session, body: PlacementIn, vm_id: str) -> PlacementDecision:
-    return Scheduler(fleet_state(session)).decide(to_request(body, vm_id), commit=False)
+def decide(state: FleetState, body: PlacementIn, vm_id: str) -> PlacementDecision:
+    return Scheduler(state).decide(to_request(body, vm_id), commit=False)
 
 
 def alternatives(d: PlacementDecision) -> list[dict[str, Any]]:

@@ -1,5 +1,10 @@
 """API tokens: ``ncr_<token_id>_<secret>``. The id is public and finds the row; the secret is
-stored only as a salted scrypt hash (memory-hard, stdlib), compared in constant time."""
+stored only as its SHA-256, compared in constant time.
+
+One SHA-256 is the right hash here: the secret is 256 random bits, not a password, so a
+brute-force search is hopeless however fast the hash is, and a memory-hard KDF would only cost
+every request tens of milliseconds of CPU. Rows written by the first release hold a salted scrypt
+hash; they still verify (slowly) until the token is rotated."""
 
 from __future__ import annotations
 
@@ -34,17 +39,25 @@ def _unb64(s: str) -> bytes:
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
 
-def hash_secret(secret: str, salt: bytes | None = None) -> str:
+def hash_secret(secret: str) -> str:
+    return f"sha256${hashlib.sha256(secret.encode()).hexdigest()}"
+
+
+def legacy_scrypt_hash(secret: str, salt: bytes | None = None) -> str:
+    """The first release's format, kept so tests can check old rows still verify."""
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(secret.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_secret(secret: str, stored: str) -> bool:
+    algo, _, rest = stored.partition("$")
+    if algo == "sha256":
+        return hmac.compare_digest(hash_secret(secret), stored)
+    if algo != "scrypt":
+        return False
     try:
-        algo, n, r, p, salt, digest = stored.split("$")
-        if algo != "scrypt":
-            return False
+        n, r, p, salt, digest = rest.split("$")
         got = hashlib.scrypt(secret.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
                              dklen=len(_unb64(digest)))
     except (ValueError, TypeError):

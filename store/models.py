@@ -119,7 +119,7 @@ class HealingEvent(Base):
 
 
 class ApiToken(Base):
-    """An API token. Only a salted scrypt hash of the secret is stored; the token's public
+    """An API token. Only a hash of the secret is stored (novacron.api.tokens); the token's public
     ``token_id`` (its prefix) finds the row, so verifying costs one hash, not one per row."""
 
     __tablename__ = "api_tokens"

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from novacron.api.app import app
 from novacron.api.auth import Require
-from novacron.api.tokens import RANK, ROLES, hash_secret, verify_secret
+from novacron.api.tokens import RANK, ROLES, hash_secret, legacy_scrypt_hash, verify_secret
 from novacron.store import audit
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,7 +92,10 @@ def test_refused_and_allowed_requests_are_audited_without_secrets(
     assert all(secret not in str(r.detail) and secret not in r.path for r in rows)
 
 
-def test_tokens_are_stored_as_scrypt_hashes() -> None:
+def test_tokens_are_stored_as_hashes_and_old_scrypt_rows_still_verify() -> None:
     h = hash_secret("s3cret")
-    assert h.startswith("scrypt$") and "s3cret" not in h
+    assert h.startswith("sha256$") and "s3cret" not in h
     assert verify_secret("s3cret", h) and not verify_secret("s3cret!", h)
+    old = legacy_scrypt_hash("s3cret")
+    assert verify_secret("s3cret", old) and not verify_secret("s3cret!", old)
+    assert not verify_secret("s3cret", "md5$whatever") and not verify_secret("s3cret", "scrypt$1$2")
