@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from novacron.api import admin, control, graphql, stream, v1_vms, v2_events, v2_placement, v2_policies
 from novacron.api.config import get_api_settings
 from novacron.api.middleware import Audit, BodyLimit
+from novacron.api.schemas import ERROR_RESPONSES
 from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from novacron import __version__
@@ -23,7 +24,7 @@ def create_app() -> FastAPI:
                   description="Control plane for libvirt/KVM fleets. Authenticate with "
                               "`Authorization: Bearer ncr_...` (`novacron token create`).")
     for module in (v1_vms, v2_placement, v2_policies, v2_events, control, admin):
-        api.include_router(module.router)
+        api.include_router(module.router, responses=ERROR_RESPONSES)
     api.include_router(graphql.router, tags=["graphql"])
     api.include_router(stream.router)
 

@@ -2,17 +2,21 @@
 
 Rebuilding it from PostgreSQL costs tens of milliseconds per placement (every host and VM
 loaded into Python). Instead each process keeps the last state with the fingerprint of the
-rows it was built from (novacron.store.fleet.fingerprint). Under the placement lock a
-placement compares that with the database's current fingerprint, a few milliseconds of
-aggregate work inside PostgreSQL: equal, the cached state is the fleet as committed; different
-(another process placed, a VM was deleted or moved, a host went down), it is rebuilt.
+rows it reflects (novacron.store.fleet.fingerprint: one count and hash sum for the hosts, one
+per host for the VMs on it). Under the placement lock a placement reads the database's current
+fingerprint, a few milliseconds of aggregate work inside PostgreSQL, and compares:
+
+- equal: the cached state is the fleet as committed; use it;
+- the hosts changed (added, removed, down, resized, relabelled): rebuild everything;
+- only some hosts' VMs changed (another API process placed, a VM was deleted, stopped or
+  moved): reload just the VMs of those hosts.
 
 A placement made here updates the cached state and fingerprint in place before its
-transaction commits. If the transaction then rolls back, the database's fingerprint no longer
-matches the cached one and the next placement rebuilds: the cache can be stale only in the
-safe direction, never trusted when wrong. No capacity is double-booked because the check and
-the insert still happen under one PostgreSQL advisory lock (novacron.store.fleet.lock_placement),
-now held for milliseconds rather than for a full rebuild.
+transaction commits. If the transaction then rolls back, that host's fingerprint no longer
+matches the database's and the next placement reloads it: the cache can only be found stale,
+never trusted when wrong. Capacity is never double-booked because the check and the insert
+still happen under one PostgreSQL advisory lock (novacron.store.fleet.lock_placement), now held
+for milliseconds instead of a full rebuild.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from novacron.placement.state import FleetState
 from novacron.store import fleet
 from sqlalchemy.orm import Session
 
+# Past this many changed hosts a full rebuild is as cheap as reloading them one by one.
+MAX_DELTA_HOSTS = 64
+
 
 @dataclass
 class Snapshot:
@@ -34,23 +41,30 @@ class Snapshot:
 
 _lock = Lock()
 _snapshot: Snapshot | None = None
-stats = {"hits": 0, "rebuilds": 0}
+stats = {"hits": 0, "reloads": 0, "rebuilds": 0}
 
 
 def current(session: Session) -> Snapshot:
     """The fleet as this transaction sees it. Call with the placement lock held: the snapshot
-    is shared, and the lock is what serialises its users across threads and processes."""
+    is shared, and that lock is what serialises its users across threads and processes."""
     global _snapshot
     now = fleet.fingerprint(session)
     with _lock:
         snap = _snapshot
-        if snap is not None and snap.print == now:
+    if snap is not None and snap.print.hosts == now.hosts:
+        changed = now.changed_hosts(snap.print)
+        if not changed:
             stats["hits"] += 1
+            return snap
+        if len(changed) <= MAX_DELTA_HOSTS:
+            placing.reload_hosts(session, snap.state, changed)
+            snap.print = now
+            stats["reloads"] += 1
             return snap
     snap = Snapshot(now, placing.fleet_state(session))
     with _lock:
         _snapshot = snap
-        stats["rebuilds"] += 1
+    stats["rebuilds"] += 1
     return snap
 
 
@@ -62,7 +76,7 @@ def vm_added(session: Session, snap: Snapshot, vm_id: str, host_id: str, vcpus: 
         invalidate()
         return
     snap.state.place(placing.vm_spec(vm_id, vcpus, memory_mib, labels), idx)
-    snap.print = fleet.with_new_vm(snap.print, session, vm_id)
+    fleet.note_new_vm(snap.print, session, vm_id, host_id)
 
 
 def invalidate() -> None:

@@ -43,6 +43,18 @@ def fleet_state(session: Session) -> FleetState:
     return state
 
 
+def reload_hosts(session: Session, state: FleetState, host_ids: set[str]) -> None:
+    """Bring the VMs on ``host_ids`` in ``state`` back in line with the database: drop the ones
+    the state holds there, place the ones the database holds there."""
+    idx = {state.index[h] for h in host_ids if h in state.index}
+    for vm_id in [v for v, p in state.vms.items() if p.host in idx]:
+        state.remove(vm_id)
+    _, rows = fleet.placement_rows(session, sorted(FREE_STATES), on_hosts=sorted(host_ids))
+    for vm_id, host_id, vcpus, mem, labels in rows:
+        if host_id in state.index:
+            state.place(vm_spec(vm_id, vcpus, mem, labels), state.index[host_id])
+
+
 def vm_spec(vm_id: str, vcpus: int, memory_mib: int, labels: Mapping[str, object]) -> VMSpec:
     """A VM as the fleet state holds it: its stored (whole) vCPUs and MiB and its labels."""
     return VMSpec(vm_id, vcpus, memory_mib, labels={str(k): str(x) for k, x in labels.items()})

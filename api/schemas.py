@@ -20,6 +20,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ErrorOut(BaseModel):
+    """Every 4xx body: a message, or (bad fields) a list of {loc, msg, type}."""
+
+    detail: str | list[Any] | dict[str, Any]
+
+
+# Documented on every route: bodies and parameters are validated everywhere.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Malformed request (body is not JSON, bad Content-Length)"},
+    413: {"model": ErrorOut, "description": "Request body over the size limit"},
+    422: {"model": ErrorOut, "description": "Invalid input: which field and why"},
+}
+
+
 class VMCreate(Strict):
     vm_id: Identifier | None = None
     vcpus: int = Field(ge=1, le=512)

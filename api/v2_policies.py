@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 from novacron.api import placing
 from novacron.api.auth import AUTH_RESPONSES, admin, viewer
@@ -93,8 +94,11 @@ def delete_policy(session: DB, name: Name) -> Response:
 def lint_policies(session: DB, body: PolicyYaml) -> dict[str, Any]:
     """Lint YAML (file ``<request>``) or the stored set, against the stored fleet's topology."""
     topo = _topology(session)
-    report = (lint_text(body.yaml, "<request>", topo) if body.yaml is not None
-              else lint(stored_policies(session), topo))
+    try:
+        report = (lint_text(body.yaml, "<request>", topo) if body.yaml is not None
+                  else lint(stored_policies(session), topo))
+    except yaml.YAMLError as exc:  # e.g. control characters, refused before any parsing
+        raise HTTPException(422, f"the YAML cannot be read: {exc}") from None
     return {"ok": report.ok, "findings": [
         {"code": f.code, "severity": f.severity, "file": f.file, "line": f.line, "field": f.field,
          "message": f.message, "policies": list(f.policies), "text": str(f)} for f in report.findings]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,51 +27,75 @@ def lock_placement(session: Session) -> None:
 
 # -- what placement sees of the fleet ------------------------------------------------------
 
-# A row's contribution to the fingerprint: a 64-bit hash of every column placement reads.
-# (Spelled out twice for VMs rather than pasted together: the SQL stays one literal.)
+# The fingerprint of what placement reads, in one round trip: one row for the hosts table
+# (host_id NULL) and one per host for the VMs on it ('' for VMs on no host). Each row is a
+# count and a sum of 64-bit hashes of every column placement reads, so any committed change by
+# any writer changes the row of each host it touches (short of a hash collision). PostgreSQL
+# computes it in a few milliseconds; loading the rows into Python takes tens.
 _FINGERPRINT = text("""
-SELECT (SELECT count(*) FROM hosts),
-       (SELECT coalesce(sum(hashtextextended(host_id || '|' || state || '|' || vcpus || '|' ||
-                                             memory_mib || '|' || labels::text, 0)), 0) FROM hosts),
-       (SELECT count(*) FROM vms),
-       (SELECT coalesce(sum(hashtextextended(vm_id || '|' || coalesce(host_id, '') || '|' || state ||
-                                             '|' || vcpus || '|' || memory_mib || '|' || labels::text,
-                                             0)), 0) FROM vms)""")
+SELECT NULL, count(*), coalesce(sum(hashtextextended(
+         host_id || '|' || state || '|' || vcpus || '|' || memory_mib || '|' || labels::text, 0)), 0)
+FROM hosts
+UNION ALL
+SELECT coalesce(host_id, ''), count(*), sum(hashtextextended(
+         vm_id || '|' || coalesce(host_id, '') || '|' || state || '|' || vcpus || '|' ||
+         memory_mib || '|' || labels::text, 0))
+FROM vms GROUP BY 1""")
 _VM_PRINT = text("""
 SELECT hashtextextended(vm_id || '|' || coalesce(host_id, '') || '|' || state || '|' || vcpus ||
                         '|' || memory_mib || '|' || labels::text, 0)
 FROM vms WHERE vm_id = :vm_id""")
 
-# (hosts, sum of host hashes, VMs, sum of VM hashes). Any committed change by any writer to a
-# column placement reads changes it (short of a 64-bit hash collision), and PostgreSQL
-# computes it in a few milliseconds where loading the rows into Python takes tens.
-FleetPrint = tuple[int, int, int, int]
+Print = tuple[int, int]  # rows, sum of their hashes
+
+
+@dataclass
+class FleetPrint:
+    hosts: Print
+    vms_by_host: dict[str, Print]  # '' holds the VMs on no host
+
+    def changed_hosts(self, other: FleetPrint) -> set[str]:
+        keys = self.vms_by_host.keys() | other.vms_by_host.keys()
+        return {k for k in keys if self.vms_by_host.get(k) != other.vms_by_host.get(k)}
 
 
 def fingerprint(session: Session) -> FleetPrint:
-    row = session.execute(_FINGERPRINT).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3])
+    hosts: Print = (0, 0)
+    by_host: dict[str, Print] = {}
+    for key, n, total in session.execute(_FINGERPRINT):
+        if key is None:
+            hosts = (int(n), int(total))
+        else:
+            by_host[str(key)] = (int(n), int(total))
+    return FleetPrint(hosts, by_host)
 
 
-def with_new_vm(before: FleetPrint, session: Session, vm_id: str) -> FleetPrint:
-    """The fingerprint after inserting ``vm_id`` into a fleet that had ``before``."""
-    h = session.execute(_VM_PRINT, {"vm_id": vm_id}).scalar_one()
-    return before[0], before[1], before[2] + 1, before[3] + int(h)
+def note_new_vm(fp: FleetPrint, session: Session, vm_id: str, host_id: str) -> None:
+    """Update ``fp`` for the row ``vm_id`` this transaction just inserted on ``host_id``."""
+    h = int(session.execute(_VM_PRINT, {"vm_id": vm_id}).scalar_one())
+    n, total = fp.vms_by_host.get(host_id, (0, 0))
+    fp.vms_by_host[host_id] = (n + 1, total + h)
 
 
 HostRow = tuple[str, int, int, dict[str, Any], str]  # host_id, vcpus, memory_mib, labels, state
 VmRow = tuple[str, str, int, int, dict[str, Any]]  # vm_id, host_id, vcpus, memory_mib, labels
 
 
-def placement_rows(session: Session, free_states: Sequence[str]) -> tuple[list[HostRow], list[VmRow]]:
-    """Hosts, and the VMs holding capacity on them, as plain tuples (no ORM objects: loading
-    a couple of thousand VMs as tuples is several times faster)."""
+def placement_rows(session: Session, free_states: Sequence[str],
+                   on_hosts: Sequence[str] | None = None) -> tuple[list[HostRow], list[VmRow]]:
+    """Hosts, and the VMs holding capacity on them (only on ``on_hosts`` if given, and then no
+    hosts), as plain tuples: loading a couple of thousand VMs as tuples is several times faster
+    than as ORM objects."""
     h, v = models.Host, models.VM
-    hosts = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(
-        select(h.host_id, h.vcpus, h.memory_mib, h.labels, h.state).order_by(h.host_id))]
-    vms = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(
-        select(v.vm_id, v.host_id, v.vcpus, v.memory_mib, v.labels)
-        .where(v.host_id.is_not(None), v.state.not_in(list(free_states))).order_by(v.vm_id))]
+    hosts: list[HostRow] = []
+    if on_hosts is None:
+        hosts = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(
+            select(h.host_id, h.vcpus, h.memory_mib, h.labels, h.state).order_by(h.host_id))]
+    q = (select(v.vm_id, v.host_id, v.vcpus, v.memory_mib, v.labels)
+         .where(v.host_id.is_not(None), v.state.not_in(list(free_states))).order_by(v.vm_id))
+    if on_hosts is not None:
+        q = q.where(v.host_id.in_(list(on_hosts)))
+    vms = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(q)]
     return hosts, vms
 
 
