@@ -38,7 +38,7 @@ from novacron.healing.ladder import (
     RungContext,
     not_applicable,
 )
-from novacron.healing.learning import BetaSampler, ThompsonLadder
+from novacron.healing.learning import BetaSampler, HostBootRecord, ThompsonLadder
 from novacron.healing.safety import (
     BreakerSettings,
     Fencer,
@@ -125,6 +125,10 @@ class HealerSettings:
     # likeliest culprit, and the next rung (often disaster recovery) costs minutes.
     reschedule_attempts: int = 1
     fence_retry_s: float = 5.0
+    # Boots that failed on one host within the window before the host counts as a bad place
+    # to boot: in-place restarts there are skipped, and it goes last as a target.
+    host_boot_failures: int = 2
+    host_boot_window_s: float = 3600.0
     learn: bool = True  # False: always the configured order (still explained)
     mode: AutonomyMode = AutonomyMode.AUTO
 
@@ -153,6 +157,7 @@ class Healer:
         self.learner = learner or ThompsonLadder(rng, budgets=self.s.budgets)
         self.limiter = RestartLimiter(self.s.restarts)
         self.breaker = MassActionBreaker(self.s.breakers)
+        self.host_boots = HostBootRecord(self.s.host_boot_failures, self.s.host_boot_window_s)
         self.incidents: dict[str, Incident] = {}  # open, by VM
         self.needs_operator: dict[str, Incident] = {}  # terminal, by VM, until cleared
         self.closed: list[Incident] = []
@@ -178,6 +183,8 @@ class Healer:
             latest = obs.at if latest is None or obs.at > latest else latest
             if isinstance(obs, LifecycleEvent) and obs.kind == Lifecycle.OPERATOR_SHUTDOWN:
                 out.extend(self._honour_shutdown(obs))
+            elif isinstance(obs, LifecycleEvent) and obs.kind == Lifecycle.CRASHED:
+                self._crashed_on_probation(obs)
         if latest is None:
             return out
         return out + self.tick(latest)
@@ -269,6 +276,20 @@ class Healer:
             HoldKind.OPERATOR_SHUTDOWN, "vm", obs.vm_id, obs.at,
             "operator shut the VM down: recovery cancelled, it will not be restarted",
             inc.diagnosis))
+
+    def _crashed_on_probation(self, obs: LifecycleEvent) -> None:
+        """A VM that crashes on the host it is being booted on, after the boot was issued,
+        failed that boot: escalate now instead of waiting for the actuator's report or the
+        rung's budget (the actuator drops a plan the healer has finished, as on a timeout)."""
+        inc = self.incidents.get(obs.vm_id)
+        plan = inc.in_flight if inc is not None else None
+        if plan is None or plan.rung not in BOOTS or obs.at <= plan.issued_at:
+            return
+        if obs.host_id != (plan.target_host or plan.source_host):
+            return
+        self._finish(plan, False, obs.at, f"crashed again on {obs.host_id} "
+                     f"{(obs.at - plan.issued_at).total_seconds():.1f}s into the boot",
+                     PlanStatus.FAILED)
 
     def _host(self, d: Diagnosis, now: datetime) -> list[HealingAction]:
         key = f"host:{d.subject_id}"
@@ -388,7 +409,9 @@ class Healer:
         ]
         if not candidates:
             return None
-        return max(candidates, key=lambda h: (self._free(h.host_id), h.host_id)).host_id
+        # Hosts where boots keep failing go last; then the most free slots.
+        return max(candidates, key=lambda h: (not self.host_boots.bad(h.host_id, now),
+                                              self._free(h.host_id), h.host_id)).host_id
 
     def _open(self, vm_id: str, d: Diagnosis, now: datetime, host_level: bool = False) -> None:
         vm = self.model.vms[vm_id]
@@ -445,6 +468,11 @@ class Healer:
             why = not_applicable(rung, self._context(vm, inc, now))
             if why is not None:
                 inc.escalate(f"not applicable now: {why}")
+                continue
+            if rung == Rung.RESTART_VM and self.host_boots.bad(vm.host_id, now):
+                inc.escalate(f"boots failed {self.host_boots.recent(vm.host_id, now)} times on "
+                             f"{vm.host_id} within {self.s.host_boot_window_s:.0f}s: the host "
+                             "is the likelier culprit, so the VM moves")
                 continue
             if rung in BOOTS:
                 verdict = self.limiter.check(vm.vm_id, now)
@@ -563,6 +591,9 @@ class Healer:
         self._reserved.pop(plan.plan_id, None)
         duration = max(0.0, (at - plan.issued_at).total_seconds())
         self.learner.record(plan.diagnosis.failure, plan.rung, success, duration)
+        if plan.rung in BOOTS and status == PlanStatus.FAILED:
+            # A reported failure, not a timeout: a slow actuator says nothing about the host.
+            self.host_boots.record(plan.target_host or plan.source_host, at)
         inc = self.incidents.get(plan.vm_id)
         if inc is None or inc.incident_id != plan.incident_id:
             return  # the incident was cancelled (operator shutdown) while this ran

@@ -11,7 +11,8 @@ rungs working (operators picked them), so a fresh class keeps the default order 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from novacron.healing.diagnosis import FailureClass
@@ -120,3 +121,33 @@ class ThompsonLadder:
             scored.append((-s.score, pos, s))
         scored.sort(key=lambda t: (t[0], t[1]))
         return RankedLadder(tuple(s.rung for _, _, s in scored), tuple(s for _, _, s in scored))
+
+
+@dataclass(slots=True)
+class HostBootRecord:
+    """Hosts where boots keep failing, learned from outcomes (any VM, any failure class).
+
+    A restart that fails twice within the window on one host points at the host (its QEMU,
+    its storage path, its firmware), not at the guest: restarting there again burns the
+    rung's time for nothing, so the ladder skips the in-place restart and moves the VM, and
+    such hosts go last when picking where to start a copy.
+    """
+
+    threshold: int = 2
+    window_s: float = 3600.0
+    _failures: dict[str, list[datetime]] = field(default_factory=dict)
+
+    def record(self, host_id: str, at: datetime) -> None:
+        self._failures.setdefault(host_id, []).append(at)
+
+    def recent(self, host_id: str, now: datetime) -> int:
+        since = now - timedelta(seconds=self.window_s)
+        kept = [t for t in self._failures.get(host_id, ()) if t > since]
+        if kept:
+            self._failures[host_id] = kept
+        else:
+            self._failures.pop(host_id, None)
+        return len(kept)
+
+    def bad(self, host_id: str, now: datetime) -> bool:
+        return self.recent(host_id, now) >= self.threshold
