@@ -204,6 +204,49 @@ def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
     return bool(after["running_on"] == [_target(decision)])
 
 
+# ------------------------------------------------------------------ plain lifecycle operations
+# On the decision's VM on ``host_id`` (its only copy): judged by where it runs afterwards.
+
+
+def _host_of(decision: Decision) -> str:
+    if not decision.host_id:
+        raise ActuatorError(f"{decision.action.value} of {decision.target_id}: no host_id")
+    return decision.host_id
+
+
+def _domain(fleet: Fleet, decision: Decision) -> libvirt.virDomain:
+    dom = fleet.lookup(_host_of(decision), decision.target_id)
+    if dom is None:
+        raise ActuatorError(f"VM {decision.target_id!r} not defined on {decision.host_id}")
+    return dom
+
+
+def _lifecycle(op: Callable[[libvirt.virDomain, Decision, Deadline], None]
+               ) -> Callable[[Fleet, Decision, Deadline], str]:
+    def apply(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+        op(_domain(fleet, decision), decision, deadline)
+        return f"{decision.action.value} on {decision.host_id}"
+    return apply
+
+
+def _shutdown(dom: libvirt.virDomain, decision: Decision, deadline: Deadline) -> None:
+    # An operator's (the default) is recorded on the domain and honoured by the healer.
+    lifecycle.shutdown(dom, deadline, by_operator=decision.params.get("by", "operator") == "operator",
+                       graceful_s=float(decision.params.get("graceful_s", 30.0)))
+
+
+def _destroy(dom: libvirt.virDomain, decision: Decision, deadline: Deadline) -> None:
+    lifecycle.destroy(dom, deadline, by_operator=decision.params.get("by", "operator") == "operator")
+
+
+def _verify_off(after: dict[str, Any], decision: Decision) -> bool:
+    return _host_of(decision) not in after["running_on"]
+
+
+def _verify_on(after: dict[str, Any], decision: Decision) -> bool:
+    return bool(after["running_on"] == [_host_of(decision)])
+
+
 OPERATIONS: dict[ActionKind, Operation] = {
     ActionKind.SCALE_VCPU: on_domain(_scale_vcpu, _verify_vcpu),
     ActionKind.SCALE_MEMORY: on_domain(_scale_memory, _verify_memory),
@@ -212,6 +255,15 @@ OPERATIONS: dict[ActionKind, Operation] = {
     ActionKind.MIGRATE: Operation(_observe_vm, _apply_move, _verify_move),
     ActionKind.START: Operation(_observe_start, _apply_start, _verify_start),
     ActionKind.SCALE_OUT: Operation(_observe_scale_out, _apply_scale_out, _verify_scale_out),
+    ActionKind.SHUTDOWN: Operation(_observe_vm, _lifecycle(_shutdown), _verify_off),
+    ActionKind.DESTROY: Operation(_observe_vm, _lifecycle(_destroy), _verify_off),
+    # Reboot and reset act even on a VM that reads running: that is what they are for.
+    ActionKind.REBOOT: Operation(
+        _observe_vm, _lifecycle(lambda d, _dec, dl: lifecycle.reboot(d, dl)), _verify_on,
+        act_when_fresh=True),
+    ActionKind.RESET: Operation(
+        _observe_vm, _lifecycle(lambda d, _dec, dl: lifecycle.reset(d, dl)), _verify_on,
+        act_when_fresh=True),
 }
 
 

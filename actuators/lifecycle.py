@@ -69,8 +69,11 @@ def start(dom: libvirt.virDomain, deadline: Deadline, *, by_operator: bool = Fal
     wait_until(lambda: is_running(dom), deadline, f"{dom.name()}: start")
 
 
-def destroy(dom: libvirt.virDomain, deadline: Deadline) -> None:
-    """Hard power-off; a domain already off is fine."""
+def destroy(dom: libvirt.virDomain, deadline: Deadline, *, by_operator: bool = False) -> None:
+    """Hard power-off; a domain already off is fine. An operator's is recorded first (as for
+    a shutdown), so the healer honours it instead of restarting the VM."""
+    if by_operator:
+        _set_hold(dom, "operator destroy")
     if dom.isActive():
         try:
             dom.destroy()

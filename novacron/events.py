@@ -134,6 +134,11 @@ class ActionKind(StrEnum):
     RESTART = "restart"
     MIGRATE = "migrate"
     NOOP = "noop"
+    # Plain lifecycle operations (an operator's, through the API, or a fencer's).
+    SHUTDOWN = "shutdown"
+    DESTROY = "destroy"
+    REBOOT = "reboot"
+    RESET = "reset"
 
 
 class AutonomyMode(StrEnum):

@@ -254,6 +254,10 @@ class Autonomy(_Model):
     start: AutonomyMode | None = None
     restart: AutonomyMode | None = None
     migrate: AutonomyMode | None = None
+    shutdown: AutonomyMode | None = None
+    destroy: AutonomyMode | None = None
+    reboot: AutonomyMode | None = None
+    reset: AutonomyMode | None = None
 
 
 PolicyName = Annotated[

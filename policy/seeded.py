@@ -355,7 +355,8 @@ _ONE_POLICY = [
         "name: p\nautonomy:\n"
         f"  default: observe  {MARK}\n"
         "  scale_vcpu: auto\n  scale_memory: auto\n  scale_out: auto\n  scale_in: auto\n"
-        "  place: auto\n  start: auto\n  restart: auto\n  migrate: approve\n",
+        "  place: auto\n  start: auto\n  restart: auto\n  migrate: approve\n"
+        "  shutdown: approve\n  destroy: approve\n  reboot: auto\n  reset: auto\n",
     ),
 ]
 

@@ -135,3 +135,41 @@ def test_failover_starts_the_named_standby(fleet: Fleet, sessions: sessionmaker[
     result = execute(d, fleet, PgLedger(sessions))
     assert result is not None and result.status == ActionStatus.SUCCEEDED, result
     assert standby.isActive()
+
+
+def op(action: ActionKind, **params: Any) -> Decision:
+    return Decision(occurred_at=T0, action=action, target_id=VM, host_id=HOST, params=params,
+                    explanation="test", decided_by="api")
+
+
+def test_plain_lifecycle_decisions_end_in_their_state_once(
+    fleet: Fleet, sessions: sessionmaker[Session]
+) -> None:
+    ledger = PgLedger(sessions)
+    for action in (ActionKind.REBOOT, ActionKind.RESET):
+        d = op(action)
+        result = execute(d, fleet, ledger)
+        assert result is not None and result.status == ActionStatus.SUCCEEDED, result
+        assert result.after["running_on"] == [HOST] and "verified" in result.detail
+        assert execute(d, fleet, ledger) is None  # redelivered: not reset twice
+    destroy = op(ActionKind.DESTROY)
+    result = execute(destroy, fleet, ledger)
+    assert result is not None and result.status == ActionStatus.SUCCEEDED, result
+    assert result.after["running_on"] == [] and not dom(fleet).isActive()
+    # An operator's destroy is marked on the domain like a shutdown: not healed, not started.
+    assert lifecycle.operator_hold(dom(fleet)) is not None
+    assert execute(restart(), fleet, ledger).status == ActionStatus.FAILED  # type: ignore[union-attr]
+    lifecycle.start(dom(fleet), Deadline(5), by_operator=True)
+    shutdown = op(ActionKind.SHUTDOWN, graceful_s=0.5)
+    result = execute(shutdown, fleet, ledger)
+    assert result is not None and result.status == ActionStatus.SUCCEEDED, result
+    assert not dom(fleet).isActive() and lifecycle.operator_hold(dom(fleet)) is not None
+
+
+def test_lifecycle_decision_on_an_unknown_vm_fails_with_a_reason(
+    fleet: Fleet, sessions: sessionmaker[Session]
+) -> None:
+    d = op(ActionKind.RESET).model_copy(update={"target_id": "vm-nope"})
+    result = execute(d, fleet, PgLedger(sessions))
+    assert result is not None and result.status == ActionStatus.FAILED
+    assert "not defined on host-000" in result.detail
