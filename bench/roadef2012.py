@@ -1,7 +1,10 @@
 """ROADEF/EURO 2012 machine reassignment (Google): rebalance from the current assignment.
 
 Each instance is solved by NovaCron's reassignment local search (placement.optimizer_roadef)
-from the given initial assignment, on one core, within a time limit. Every answer is checked
+from the given initial assignment, on one core, within a CPU-time limit (time.process_time of
+the solver process: the challenge's "300 s on one core"; wall time on a shared machine would
+charge the solver for other tenants' work). `--jobs 2` solves two instances at once, each in
+its own process on its own budget. Every answer is checked
 by an independent checker written here from the published rules (capacity with transient
 resources, conflict, spread, dependency; load, balance and move costs), which also recomputes
 the objective; the initial cost it computes is compared with the published initial cost.
@@ -12,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from novacron.placement.optimizer_roadef import Reassignment, solve
@@ -160,71 +165,100 @@ def check(pb: Reassignment, assign: list[int]) -> tuple[list[str], int]:
     return bad, cost
 
 
+def _solve_one(data: Path, name: str, limit: float, seed: int) -> dict[str, Any]:
+    """One instance in its own process: solve within `limit` s of this process's CPU time."""
+    pb = read_instance(data / f"model_{name}.txt", data / f"assignment_{name}.sol")
+    init_bad, init_cost = check(pb, pb.initial.tolist())
+    t = time.process_time()
+    res = solve(pb, limit, seed=seed)
+    cpu = time.process_time() - t
+    bad, cost = check(pb, res.assign.tolist())
+    return {
+        "name": name,
+        "init_bad": bool(init_bad),
+        "init_cost": init_cost,
+        "bad": bad[:3],
+        "cost": cost,
+        "solver_cost": res.objective,
+        "cpu": cpu,
+        "moves_made": res.moves_made,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--quick", action="store_true", help="three A instances, 10 s each")
-    ap.add_argument("--seconds", type=float, default=300.0, help="time limit per instance")
+    ap.add_argument("--seconds", type=float, default=300.0, help="CPU seconds per instance")
     ap.add_argument("--instances", default=",".join(A_SET + B_SET))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=1, help="instances solved at once (one core each)")
     args = ap.parse_args()
     names = ["a1_1", "a1_4", "a2_1"] if args.quick else args.instances.split(",")
     limit = 10.0 if args.quick else args.seconds
-    figures: dict[str, float | bool | str] = {"seconds_limit_per_instance": limit}
+    figures: dict[str, float | bool | str] = {
+        "seconds_limit_per_instance": limit,
+        "budget": "CPU time of the solver process (time.process_time), one core each",
+    }
     gaps: dict[str, list[float]] = {"a": [], "b": []}
     shares: dict[str, list[float]] = {"a": [], "b": []}
     all_ok = True
-    for name in names:
-        pb = read_instance(args.data / f"model_{name}.txt", args.data / f"assignment_{name}.sol")
-        init_bad, init_cost = check(pb, pb.initial.tolist())
-        t = time.perf_counter()
-        res = solve(pb, limit, seed=args.seed)
-        secs = time.perf_counter() - t
-        bad, cost = check(pb, res.assign.tolist())
-        ok = not bad and cost == res.objective
-        better = cost < init_cost
-        all_ok &= ok and better
-        ref_init, winner = REF[name]
-        gap = 100.0 * (cost - winner) / winner
-        gaps[name[0]].append(gap)
-        figures[f"objective_{name}"] = cost
-        figures[f"feasible_{name}"] = not bad
-        figures[f"improved_on_initial_{name}"] = better
-        figures[f"gap_to_winner_pct_{name}"] = round(gap, 3)
-        # Share of the winner's improvement over the initial assignment that we achieved:
-        # readable where the winner's cost is near zero (a2_1: 329) and gaps explode.
-        share = 100.0 * (init_cost - cost) / max(init_cost - winner, 1)
-        shares[name[0]].append(share)
-        figures[f"improvement_share_pct_{name}"] = round(share, 2)
-        figures[f"seconds_{name}"] = round(secs, 1)
-        figures[f"moves_made_{name}"] = res.moves_made
-        notes = []
-        if init_cost != ref_init:
-            notes.append(f"checker's initial cost differs from the published {ref_init:,}")
-        if init_bad:
-            notes.append("initial assignment infeasible")
-        if cost != res.objective:
-            notes.append(f"solver reported {res.objective:,}")
-        status = "feasible" if not bad else "INFEASIBLE " + bad[0]
-        print(
-            f"{name}: objective {cost:,} (initial {init_cost:,}; winner {winner:,}; "
-            f"gap {gap:+.2f}%), {status}, {res.moves_made} moves, {secs:.0f} s"
-            + (f" [{'; '.join(notes)}]" if notes else ""),
-            flush=True,
-        )
-    for k in ("a", "b"):
-        if gaps[k]:
-            figures[f"mean_gap_to_winner_pct_{k}_set"] = round(float(np.mean(gaps[k])), 3)
-            figures[f"instances_{k}_set"] = len(gaps[k])
-            figures[f"median_gap_to_winner_pct_{k}_set"] = round(float(np.median(gaps[k])), 3)
-            figures[f"mean_improvement_share_pct_{k}_set"] = round(float(np.mean(shares[k])), 2)
-    figures["all_feasible_and_improved"] = all_ok
-    write_results("roadef2012", figures)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(_solve_one, args.data, n, limit, args.seed) for n in names]
+        for fut in futures:  # in submission order, so the figures read A then B
+            out = fut.result()
+            name, cost, init_cost = str(out["name"]), int(out["cost"]), int(out["init_cost"])
+            bad = list(out["bad"])
+            ok = not bad and cost == out["solver_cost"]
+            better = cost < init_cost
+            all_ok &= ok and better
+            ref_init, winner = REF[name]
+            gap = 100.0 * (cost - winner) / winner
+            gaps[name[0]].append(gap)
+            figures[f"objective_{name}"] = cost
+            figures[f"feasible_{name}"] = not bad
+            figures[f"improved_on_initial_{name}"] = better
+            figures[f"gap_to_winner_pct_{name}"] = round(gap, 3)
+            # Share of the winner's improvement over the initial assignment that we achieved:
+            # readable where the winner's cost is near zero (a2_1: 329) and gaps explode.
+            share = 100.0 * (init_cost - cost) / max(init_cost - winner, 1)
+            shares[name[0]].append(share)
+            figures[f"improvement_share_pct_{name}"] = round(share, 2)
+            figures[f"cpu_seconds_{name}"] = round(float(out["cpu"]), 1)
+            figures[f"moves_made_{name}"] = int(out["moves_made"])
+            notes = []
+            if init_cost != ref_init:
+                notes.append(f"checker's initial cost differs from the published {ref_init:,}")
+            if out["init_bad"]:
+                notes.append("initial assignment infeasible")
+            if cost != out["solver_cost"]:
+                notes.append(f"solver reported {int(out['solver_cost']):,}")
+            status = "feasible" if not bad else "INFEASIBLE " + bad[0]
+            print(
+                f"{name}: objective {cost:,} (initial {init_cost:,}; winner {winner:,}; "
+                f"gap {gap:+.2f}%), {status}, {out['moves_made']} moves, "
+                f"{float(out['cpu']):.0f} CPU s" + (f" [{'; '.join(notes)}]" if notes else ""),
+                flush=True,
+            )
+            for k in ("a", "b"):
+                if gaps[k]:
+                    figures[f"mean_gap_to_winner_pct_{k}_set"] = round(float(np.mean(gaps[k])), 3)
+                    figures[f"instances_{k}_set"] = len(gaps[k])
+                    figures[f"median_gap_to_winner_pct_{k}_set"] = round(
+                        float(np.median(gaps[k])), 3
+                    )
+                    figures[f"mean_improvement_share_pct_{k}_set"] = round(
+                        float(np.mean(shares[k])), 2
+                    )
+            # Written after every instance: a long run stopped early still leaves its figures.
+            figures["instances_done"] = sum(len(g) for g in gaps.values())
+            figures["all_feasible_and_improved"] = all_ok
+            write_results("roadef2012", figures)
     ga = figures.get("mean_gap_to_winner_pct_a_set", float("nan"))
     gb = figures.get("mean_gap_to_winner_pct_b_set", float("nan"))
     print(
         f"roadef2012: {len(names)} instances, all feasible and better than initial: {all_ok}; "
-        f"mean gap to winner A {ga}% (target <= 2%), B {gb}%; {limit:g} s per instance"
+        f"mean gap to winner A {ga}% (target <= 2%), B {gb}%; {limit:g} CPU s per instance"
     )
 
 

@@ -111,3 +111,31 @@ def test_solve_stays_feasible_and_never_worsens(pb: Reassignment) -> None:
     res = solve(pb, 0.2, seed=1)
     assert feasible(pb, res.assign)
     assert res.objective == _State(pb, res.assign).total() <= _State(pb, pb.initial).total()
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances(), st.integers(0, 2**16))
+def test_cp_sat_neighbourhood_keeps_rules_and_never_worsens(pb: Reassignment, seed: int) -> None:
+    """The CP-SAT sub-model encodes capacity with transient holds, conflict, spread and
+    dependencies itself: any answer it gives, applied to the state, must be feasible under the
+    independent rules and no costlier (it is started from the current assignment)."""
+    if not feasible(pb, pb.initial):
+        return
+    from novacron.placement.optimizer_roadef_lns import reoptimise
+
+    s = _State(pb, pb.initial)
+    rng = np.random.default_rng(seed)
+    for _ in range(4):
+        k = int(rng.integers(2, pb.capacity.shape[0] + 1))
+        ms = rng.choice(pb.capacity.shape[0], size=k, replace=False).astype(np.int64)
+        on = np.flatnonzero(np.isin(s.assign, ms)).astype(np.int64)
+        if on.size == 0:
+            continue
+        before = s.total()
+        moves = reoptimise(s, ms, on, 5.0)
+        for p, m in moves or []:
+            assert m in ms.tolist() and p in on.tolist()
+            s.apply(p, m)
+        assert feasible(pb, s.assign), moves
+        assert s.total() <= before
+        assert s.total() == _State(pb, s.assign).total()
