@@ -54,6 +54,19 @@ class LSTMConfig:
     scale_points: int = 7 * 288
 
 
+def pin_threads() -> None:
+    """Apply torch's thread count to the *calling* thread's OpenMP runtime.
+
+    ``torch.set_num_threads`` sets OpenMP's team size only for the thread that calls it;
+    any other thread (the BentoML/AnyIO worker thread a request runs in) starts from
+    OpenMP's default, one thread per core. The LSTM forward goes through oneDNN, whose
+    ``GOMP_parallel`` then spins up a team of that size, and on a busy 2-core machine its
+    barriers wait for descheduled team members: multi-second stalls (seen in
+    bench.forecast_serving, p99 3.1 s). Cheap enough to call before every forward pass.
+    """
+    torch.set_num_threads(torch.get_num_threads())
+
+
 def series_scale(y: FloatArray, points: int) -> float:
     """The per-series spread used to normalise, floored so flat series do not blow up."""
     tail = y[-points:]
@@ -208,6 +221,7 @@ class GlobalLSTM:
         """One ``config.horizon`` path after all of ``y`` and per-level (lower, upper)."""
         if self._net is None:
             raise RuntimeError("lstm: the global model is not trained")
+        pin_threads()
         ctx, seas, phase, level = self._window(y, start_s, y.size, scale)
         with torch.no_grad():
             out = self._net(

@@ -14,13 +14,22 @@ handed (one batched LSTM forward pass for all series of a step).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
 import bentoml
 import numpy as np
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
+from novacron.models.base import Forecast
 from novacron.serving.schemas import ForecastOut, ForecastRequest, ForecastResponse, IntervalOut, SeriesIn
+
+# One OpenMP/MKL thread per process thread, set before torch loads its runtimes: a request
+# runs in a worker thread, where torch.set_num_threads from __init__ does not reach, and a
+# 2-thread OpenMP team on a busy 2-core machine stalled requests for seconds.
+# (models/lstm.pin_threads covers the worker thread; this covers the process default.)
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 log = logging.getLogger("novacron.serving")
 
@@ -102,24 +111,15 @@ class ForecastService:
         with self._lock:
             model, version = self.model, self.model_version
         if model is None or request.model == "seasonal_naive":
-            return ForecastResponse(forecasts=[_builtin(s, version if model is None else BUILTIN_VERSION)
-                                               for s in request.series])
+            served = version if model is None else BUILTIN_VERSION
+            return ForecastResponse.model_construct(forecasts=[_builtin(s, served) for s in request.series])
         from novacron.training.fastensemble import SeriesRequest
 
         items = [SeriesRequest(h, s.step_s, s.horizon, s.start_s, tuple(s.levels))
                  for s, h in zip(request.series, histories, strict=True)]
-        out = []
-        for s, (fc, weights) in zip(request.series, model.predict_batch(items), strict=True):
-            out.append(ForecastOut(
-                series_id=s.series_id,
-                point=fc.point.tolist(),
-                intervals=[IntervalOut(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
-                           for lv, iv in fc.intervals.items()],
-                model=fc.model,
-                model_version=version,
-                member_weights=weights,
-            ))
-        return ForecastResponse(forecasts=out)
+        out = [_out(s.series_id, fc, version, weights)
+               for s, (fc, weights) in zip(request.series, model.predict_batch(items), strict=True)]
+        return ForecastResponse.model_construct(forecasts=out)
 
     def _validate(self, s: SeriesIn, history: np.ndarray) -> None:
         if len(s.history) < self.settings.min_history:
@@ -132,17 +132,22 @@ class ForecastService:
             raise InvalidArgument(f"series {s.series_id}: history contains NaN or inf")
 
 
+def _out(series_id: str, fc: Forecast, version: str, weights: dict[str, float]) -> ForecastOut:
+    # model_construct: the values come from our own arrays, so validating 100 x 5 float
+    # lists again would only cost time (~3 ms a call).
+    return ForecastOut.model_construct(
+        series_id=series_id,
+        point=fc.point.tolist(),
+        intervals=[IntervalOut.model_construct(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
+                   for lv, iv in fc.intervals.items()],
+        model=fc.model,
+        model_version=version,
+        member_weights=weights,
+    )
+
+
 def _builtin(s: SeriesIn, version: str) -> ForecastOut:
     from novacron.models.baselines import SeasonalNaive
 
     model = SeasonalNaive().fit(s.history, step_s=s.step_s, start_s=s.start_s)
-    fc = model.predict(s.horizon, tuple(s.levels))
-    return ForecastOut(
-        series_id=s.series_id,
-        point=fc.point.tolist(),
-        intervals=[IntervalOut(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
-                   for lv, iv in fc.intervals.items()],
-        model=fc.model,
-        model_version=version,
-        member_weights={"seasonal_naive": 1.0},
-    )
+    return _out(s.series_id, model.predict(s.horizon, tuple(s.levels)), version, {"seasonal_naive": 1.0})

@@ -31,7 +31,7 @@ from novacron.models.base import (
     check_levels,
     season_steps,
 )
-from novacron.models.lstm import _CLIP, GlobalLSTM, series_scale
+from novacron.models.lstm import _CLIP, GlobalLSTM, pin_threads, series_scale
 
 MEMBERS: tuple[str, ...] = ("seasonal_naive", "drift", "lstm")
 WEIGHTINGS: tuple[str, ...] = ("inverse_error", "inverse_mse", "best", "equal")
@@ -163,6 +163,7 @@ class StepModel:
         if lstm is None or lstm._net is None:
             raise RuntimeError("the lstm member has no trained network")
         net, h_net = lstm._net, lstm.config.horizon
+        pin_threads()  # requests run in a worker thread: one OpenMP thread there too
         hist = list(ys)
         pos = list(origins)
         blocks: list[FloatArray] = []
