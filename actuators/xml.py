@@ -4,18 +4,69 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_NAME = r"^[A-Za-z0-9_.\-]+$"
+
+
+class DiskSpec(BaseModel):
+    """A file-backed disk. Other kinds (block, network) are refused when read back, so a move
+    or a clone never silently drops a device it cannot carry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    source: str = Field(min_length=2, max_length=1024, pattern=r"^/[A-Za-z0-9_.+\-/]+$")
+    target: str = Field(pattern=r"^(vd|sd|hd)[a-z]{1,2}$")
+    bus: Literal["virtio", "sata", "scsi", "ide"] = "virtio"
+    format: Literal["raw", "qcow2"] = "qcow2"
+    device: Literal["disk", "cdrom"] = "disk"
+    readonly: bool = False
+
+    @model_validator(mode="after")
+    def _no_traversal(self) -> DiskSpec:
+        if "/../" in f"{self.source}/" or "/./" in f"{self.source}/":
+            raise ValueError(f"disk source {self.source!r}: relative components are not allowed")
+        return self
+
+
+class NicSpec(BaseModel):
+    """A network interface: on a libvirt network, a host bridge, or QEMU's user networking."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["network", "bridge", "user"] = "network"
+    source: str | None = Field(default=None, min_length=1, max_length=64, pattern=_NAME)
+    mac: str | None = Field(default=None, pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+    model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
+
+    @model_validator(mode="after")
+    def _source_matches_kind(self) -> NicSpec:
+        if (self.kind == "user") != (self.source is None):
+            raise ValueError(f"a {self.kind} interface "
+                             + ("takes no source" if self.kind == "user" else "needs a source"))
+        return self
 
 
 class DomainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1, max_length=200, pattern=_NAME)
     vcpus: int = Field(ge=1, le=256)
     max_vcpus: int = Field(ge=1, le=256)
     memory_mib: int = Field(ge=16, le=4 * 1024 * 1024)
     max_memory_mib: int = Field(ge=16, le=4 * 1024 * 1024)
     labels: dict[str, str] = Field(default_factory=dict)
+    disks: tuple[DiskSpec, ...] = ()
+    nics: tuple[NicSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> DomainSpec:
+        targets = [d.target for d in self.disks]
+        if len(set(targets)) != len(targets):
+            raise ValueError(f"domain {self.name}: two disks on one target ({sorted(targets)})")
+        macs = [n.mac for n in self.nics if n.mac is not None]
+        if len(set(macs)) != len(macs):
+            raise ValueError(f"domain {self.name}: two interfaces with one MAC address")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +100,38 @@ def domain_element(spec: DomainSpec, domain_type: str = "test") -> ET.Element:
     ET.SubElement(dom, "vcpu", placement="static", current=str(spec.vcpus)).text = str(spec.max_vcpus)
     os_el = ET.SubElement(dom, "os")
     ET.SubElement(os_el, "type", arch="x86_64").text = "hvm"
+    if spec.disks or spec.nics:
+        devices = ET.SubElement(dom, "devices")
+        for disk in spec.disks:
+            devices.append(_disk_element(disk))
+        for nic in spec.nics:
+            devices.append(_nic_element(nic))
     if spec.labels:
         meta = ET.SubElement(dom, "metadata")
         labels = ET.SubElement(meta, f"{{{_NOVACRON_NS}}}labels")
         for k, v in sorted(spec.labels.items()):
             ET.SubElement(labels, f"{{{_NOVACRON_NS}}}label", key=k, value=v)
     return dom
+
+
+def _disk_element(disk: DiskSpec) -> ET.Element:
+    el = ET.Element("disk", type="file", device=disk.device)
+    ET.SubElement(el, "driver", name="qemu", type=disk.format)
+    ET.SubElement(el, "source", file=disk.source)
+    ET.SubElement(el, "target", dev=disk.target, bus=disk.bus)
+    if disk.readonly:
+        ET.SubElement(el, "readonly")
+    return el
+
+
+def _nic_element(nic: NicSpec) -> ET.Element:
+    el = ET.Element("interface", type=nic.kind)
+    if nic.mac is not None:
+        ET.SubElement(el, "mac", address=nic.mac)
+    if nic.source is not None:
+        ET.SubElement(el, "source", {nic.kind: nic.source})
+    ET.SubElement(el, "model", type=nic.model)
+    return el
 
 
 def domain_xml(spec: DomainSpec, domain_type: str = "test") -> str:
@@ -103,6 +180,38 @@ def parse_domain(xml: str) -> DomainSpec:
         name=name, vcpus=int(vcpu.get("current", max_vcpus)), max_vcpus=max_vcpus,
         memory_mib=_mib(current) if current is not None and current.text else max_mem_mib,
         max_memory_mib=max_mem_mib, labels=labels,
+        disks=tuple(_parse_disk(name, el) for el in root.iterfind("devices/disk")),
+        nics=tuple(_parse_nic(name, el) for el in root.iterfind("devices/interface")),
+    )
+
+
+def _parse_disk(vm: str, el: ET.Element) -> DiskSpec:
+    source, target = el.find("source"), el.find("target")
+    driver = el.find("driver")
+    if el.get("type") != "file" or source is None or source.get("file") is None \
+            or target is None:
+        raise ValueError(f"domain {vm}: a {el.get('type')!r} disk cannot be carried to another "
+                         "host (only file-backed disks are)")
+    return DiskSpec(
+        source=source.get("file", ""), target=target.get("dev", ""),
+        bus=target.get("bus", "virtio"),  # type: ignore[arg-type]  # validated by pydantic
+        format=(driver.get("type", "raw") if driver is not None else "raw"),  # type: ignore[arg-type]
+        device=el.get("device", "disk"),  # type: ignore[arg-type]
+        readonly=el.find("readonly") is not None)
+
+
+def _parse_nic(vm: str, el: ET.Element) -> NicSpec:
+    kind = el.get("type", "")
+    if kind not in ("network", "bridge", "user"):
+        raise ValueError(f"domain {vm}: a {kind!r} interface cannot be carried to another host")
+    source = el.find("source")
+    mac = el.find("mac")
+    model = el.find("model")
+    return NicSpec(
+        kind=kind,  # type: ignore[arg-type]  # checked just above
+        source=source.get(kind) if source is not None and kind != "user" else None,
+        mac=mac.get("address") if mac is not None else None,
+        model=model.get("type", "virtio") if model is not None else "virtio",  # type: ignore[arg-type]
     )
 
 

@@ -134,3 +134,22 @@ def test_disaster_recovery_is_a_cold_move(fleet: Fleet, sessions: sessionmaker[S
     result = execute(d, fleet, PgLedger(sessions))
     assert result is not None and result.status == ActionStatus.SUCCEEDED, result
     assert running(fleet) == [DST]
+
+
+def test_a_cold_move_carries_disks_and_nics(fleet: Fleet, sessions: sessionmaker[Session]) -> None:
+    import libvirt
+    from novacron.actuators.xml import DiskSpec, NicSpec, domain_xml, parse_domain
+
+    src = fleet.host(SRC).get()
+    old = src.lookupByName(VM)
+    spec = parse_domain(old.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).model_copy(update={
+        "disks": (DiskSpec(source="/var/lib/novacron/vm-000-00.qcow2", target="vda"),),
+        "nics": (NicSpec(kind="network", source="default", mac="52:54:00:12:34:56"),)})
+    old.destroy()
+    old.undefine()
+    src.defineXML(domain_xml(spec)).create()
+    result = execute(move(), fleet, PgLedger(sessions))
+    assert result is not None and result.status == ActionStatus.SUCCEEDED, result
+    moved = parse_domain(fleet.host(DST).get().lookupByName(VM).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE))
+    assert moved.disks == spec.disks and moved.nics == spec.nics
