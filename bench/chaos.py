@@ -70,6 +70,15 @@ CATALOGUE: dict[str, float] = {
 }
 
 # Actuator durations (uniform range, seconds) and success probability per rung.
+# COLD_MIGRATE's range includes a graceful stop of a running source copy (the actuator waits
+# up to 20 s); when no copy runs any more (it crashed, or the healer fenced it, which it
+# always does before starting a copy elsewhere) the actuator only defines the VM on the
+# target and boots it there: DEFINE_S plus a RESTART_VM boot. Shared storage is assumed, as
+# in actuators/migrate.py, which copies no disk.
+DEFINE_S = (0.5, 1.5)
+# A VM whose in-place restart is made to fail comes up and dies again this long into the
+# boot; libvirt reports it as a crash (a lifecycle event), the actuator only at its end.
+REBOOT_CRASH_S = (1.0, 4.0)
 DURATION_S: dict[Rung, tuple[float, float]] = {
     Rung.RESTART_SERVICE: (2, 8),
     Rung.RESTART_VM: (6, 15),
@@ -268,8 +277,22 @@ class Sim:
         if plan.rung in BOOTS:
             self.boots[plan.vm_id].append(self.t)
         lo, hi = DURATION_S[plan.rung]
+        vm = self.vms[plan.vm_id]
+        running = any(not self.hosts[h].dead for h in vm.copies)
+        if plan.rung == Rung.COLD_MIGRATE and not running:
+            lo, hi = DURATION_S[Rung.RESTART_VM]
+            lo, hi = lo + DEFINE_S[0], hi + DEFINE_S[1]
         done = self.t + self.rng.uniform(lo, hi)
         self.schedule(done, lambda: self._complete(plan))
+        if plan.rung == Rung.RESTART_VM and vm.restart_fails:
+            died = self.t + self.rng.uniform(*REBOOT_CRASH_S)
+            host = plan.source_host
+            self.schedule(died + self.rng.uniform(0.05, 0.5), lambda: self._reboot_crash(
+                plan, host))
+
+    def _reboot_crash(self, plan: RecoveryPlan, host: str) -> None:
+        if plan.status.value == "issued" and not self.hosts[host].cut:
+            self.send(LifecycleEvent(plan.vm_id, host, Lifecycle.CRASHED, at(self.t)))
 
     def _complete(self, plan: RecoveryPlan) -> None:
         if plan.status.value != "issued":
@@ -511,6 +534,8 @@ class Sim:
         recover = [f.resolved_at - f.at for f in crash if f.resolved_at is not None]
         plain = [f.resolved_at - f.at for f in crash
                  if f.kind == "vm_crash" and f.resolved_at is not None]
+        refail = [f.resolved_at - f.at for f in crash
+                  if f.kind == "vm_crash_restart_fails" and f.resolved_at is not None]
         hostf = [f for f in self.faults if f.kind.startswith("host_down")]
         host_rec = [f.resolved_at - f.at for f in hostf if f.resolved_at is not None]
         needing = [f for f in self.faults if f.kind != "management_link_loss"]
@@ -537,6 +562,8 @@ class Sim:
             "vm_crash_recovery_p50_s": round(pct(recover, 0.5), 2),
             # without the injected "in-place restart fails" crashes, which must escalate
             "vm_crash_recovery_p95_plain_s": round(pct(plain, 0.95), 2),
+            # only those: crash, failed in-place restart, escalation to a start elsewhere
+            "vm_crash_recovery_p95_restart_fails_s": round(pct(refail, 0.95), 2),
             "host_failure_recovery_p95_s": round(pct(host_rec, 0.95), 2),
             "host_failures": len(hostf),
             "host_failures_recovered_without_fence": sum(
