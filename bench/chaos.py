@@ -2,7 +2,8 @@
 of a libvirt fleet driven by the real (pure) Healer, and measure detection, recovery, safety.
 
 This is the simulated-fleet variant: hosts, guests, heartbeats, lifecycle events, fencing and
-actuator outcomes are modelled, not executed on libvirt (real fault injection comes later).
+actuator outcomes are modelled, not executed on libvirt (bench.chaos_libvirt injects faults
+into libvirt test-driver domains, bench.chaos_qemu into real QEMU guests).
 The model is adversarial where it matters for safety: a host that stops answering keeps its
 VMs running until it is fenced, a host cut off from the controller keeps serving, and a plan
 that overruns its budget is cancelled by the actuator (it has no late effect).
