@@ -2,8 +2,10 @@
 
 Samples for ``--vms`` VMs are produced to novacron.metrics.raw as backfill (so the decision
 agent skips them and no forecast call is made), the stream worker turns them into features,
-and we time from the first sample produced to the last feature out. The baseline, in the same
-run, is a bare aiokafka consumer reading the same messages: ``ratio_to_raw_consume``.
+and we time from the first sample produced to the last feature out (a feature for every VM
+covering its last sample). The producer is a separate process, as collectors are, so it does
+not share the worker's interpreter lock. The baseline, in the same run, is a bare aiokafka
+consumer reading the same number of messages from the topic: ``ratio_to_raw_consume``.
 Lag is each feature's arrival minus the produce time of the newest sample it covers.
 """
 
@@ -11,12 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -24,30 +30,43 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _produce(bootstrap: str, topic: str, vms: int, per_vm: int) -> dict[datetime, float]:
+async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: int,
+                   ) -> dict[int, float]:
+    """Produce minute by minute; the monotonic time (system-wide on Linux) each minute began."""
     from aiokafka import AIOKafkaProducer
 
     from novacron.events import MetricName, MetricSample
 
-    t0 = datetime(2030, 1, 1, tzinfo=UTC)
-    produced: dict[datetime, float] = {}
+    # Serialized before the clock starts: the producer measures the broker, not pydantic.
+    payloads = [[(MetricSample(occurred_at=T0 + timedelta(minutes=i), vm_id=f"{prefix}{v:05d}",
+                               metric=MetricName.CPU, value=float((i * 7 + v) % 100), allocated=2,
+                               backfill=True).to_bytes(), f"{prefix}{v:05d}".encode())
+                 for v in range(vms)] for i in range(per_vm)]
+    produced: dict[int, float] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262_144)
     await producer.start()
     try:
-        for i in range(per_vm):
-            at = t0 + timedelta(minutes=i)
-            produced[at] = time.monotonic()
-            for v in range(vms):
-                s = MetricSample(occurred_at=at, vm_id=f"bench-vm-{v:05d}", metric=MetricName.CPU,
-                                 value=float((i * 7 + v) % 100), allocated=2, backfill=True)
-                await producer.send(topic, s.to_bytes(), key=s.vm_id.encode())
+        for i, minute in enumerate(payloads):
+            produced[i] = time.monotonic()
+            for value, key in minute:
+                await producer.send(topic, value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
     return produced
 
 
-async def _raw_consume(bootstrap: str, topic: str, expected: int) -> float:
+async def _produce_in_child(prefix: str, vms: int, per_vm: int) -> dict[int, float]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.stream_throughput", "--produce-only", prefix, "--vms",
+        str(vms), "--per-vm", str(per_vm), stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the producer process failed with exit code {proc.returncode}")
+    return {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
+
+
+async def _raw_consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid.uuid4()}",
@@ -57,6 +76,8 @@ async def _raw_consume(bootstrap: str, topic: str, expected: int) -> float:
         seen = 0
         start = time.monotonic()
         while seen < expected:
+            if time.monotonic() - start > timeout_s:
+                raise TimeoutError(f"the bare consumer read {seen} of {expected} in {timeout_s}s")
             batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
             seen += sum(len(r) for r in batch.values())
         return time.monotonic() - start
@@ -64,32 +85,56 @@ async def _raw_consume(bootstrap: str, topic: str, expected: int) -> float:
         await consumer.stop()
 
 
-async def _watch_features(bootstrap: str, vms: int, last_at: datetime, produced: dict[datetime, float],
-                          lags: list[float], timeout_s: float) -> float:
+class _Watch:
+    """Features out, as they arrive: count, lag, and which VMs have their last one."""
+
+    def __init__(self, prefix: str, vms: int, last_at: datetime) -> None:
+        self.prefix = prefix
+        self.vms = vms
+        self.last_at = last_at
+        self.produced: dict[int, float] = {}
+        self.pending: list[tuple[float, int]] = []  # (arrival, minute) until produce times are known
+        self.done: set[str] = set()
+        self.features = 0
+        self.end = 0.0
+
+    def lags(self) -> list[float]:
+        return [t - self.produced[m] for t, m in self.pending if m in self.produced]
+
+
+async def _watch_features(bootstrap: str, watch: _Watch, assigned: asyncio.Event,
+                          timeout_s: float) -> None:
     from aiokafka import AIOKafkaConsumer
 
     from novacron import topics
-    from novacron.events import FeatureVector, decode
 
     consumer = AIOKafkaConsumer(topics.FEATURES.name, bootstrap_servers=bootstrap,
                                 group_id=f"bench-features-{uuid.uuid4()}", auto_offset_reset="latest")
     await consumer.start()
-    done: set[str] = set()
     deadline = time.monotonic() + timeout_s
     try:
-        while len(done) < vms and time.monotonic() < deadline:
+        # Joined and positioned before anything is produced, or "latest" could skip features.
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        for tp in consumer.assignment():
+            await consumer.position(tp)
+        assigned.set()
+        while len(watch.done) < watch.vms:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"features for {len(watch.done)} of {watch.vms} VMs in {timeout_s}s")
             batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
             now = time.monotonic()
             for records in batch.values():
                 for rec in records:
-                    fv = decode(FeatureVector, rec.value)
-                    if not fv.vm_id.startswith("bench-vm-"):
+                    fv = json.loads(rec.value)
+                    if not fv["vm_id"].startswith(watch.prefix):
                         continue
-                    if fv.occurred_at in produced:
-                        lags.append(now - produced[fv.occurred_at])
-                    if fv.occurred_at >= last_at:
-                        done.add(fv.vm_id)
-        return time.monotonic()
+                    watch.features += 1
+                    at = datetime.fromisoformat(fv["occurred_at"])
+                    watch.pending.append((now, int((at - T0).total_seconds() // 60)))
+                    if at >= watch.last_at:
+                        watch.done.add(fv["vm_id"])
+        watch.end = time.monotonic()
     finally:
         await consumer.stop()
 
@@ -99,10 +144,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
     parser.add_argument("--vms", type=int, default=None)
     parser.add_argument("--per-vm", type=int, default=None)
+    parser.add_argument("--produce-only", metavar="PREFIX", help=argparse.SUPPRESS)
     args = parser.parse_args()
     vms = args.vms or (200 if args.quick else 1000)
     per_vm = args.per_vm or (50 if args.quick else 200)
     total = vms * per_vm
+
+    if args.produce_only:
+        from novacron import topics
+        from novacron.settings import get_settings
+
+        produced = asyncio.run(_produce(get_settings().kafka_bootstrap, topics.METRICS_RAW.name,
+                                        args.produce_only, vms, per_vm))
+        print(json.dumps(produced))
+        return
 
     # A fresh group at the latest offsets, and a topic of the run's own for the raw baseline.
     os.environ["NOVACRON_CONSUMER_GROUP"] = f"bench-stream-{uuid.uuid4().hex[:8]}"
@@ -117,36 +172,42 @@ def main() -> None:
     settings = get_settings()
     start_all(settings, ["postgres", "broker", "tsdb"])
     asyncio.run(ensure_topics(settings))
-    build_runtime(settings, Fleet([]))
+    rt = build_runtime(settings, Fleet([]))
     worker = BackgroundWorker()
     worker.start()
+    # VM names of this run only: features of earlier runs' VMs (from any worker) don't count.
+    prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+    watch = _Watch(prefix, vms, T0 + timedelta(minutes=per_vm - 1))
     try:
-        async def run() -> tuple[float, float, list[float]]:
+        async def run() -> tuple[float, float]:
             from novacron import topics
 
-            lags: list[float] = []
-            last_at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=per_vm - 1)
-            produced: dict[datetime, float] = {}
-            start = time.monotonic()
+            assigned = asyncio.Event()
             watcher = asyncio.create_task(
-                _watch_features(settings.kafka_bootstrap, vms, last_at, produced, lags, 600))
-            produced.update(await _produce(settings.kafka_bootstrap, topics.METRICS_RAW.name,
-                                           vms, per_vm))
-            end = await watcher
-            raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, total)
-            return end - start, raw_s, lags
+                _watch_features(settings.kafka_bootstrap, watch, assigned, 600))
+            await asyncio.wait({watcher, asyncio.create_task(assigned.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if watcher.done():
+                watcher.result()  # raises why it stopped
+            watch.produced.update(await _produce_in_child(prefix, vms, per_vm))
+            await watcher
+            raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, total, 300)
+            return watch.end - min(watch.produced.values()), raw_s
 
-        pipeline_s, raw_s, lags = asyncio.run(run())
+        pipeline_s, raw_s = asyncio.run(run())
     finally:
         worker.stop()
     from bench._common import write_results
 
+    lags = watch.lags()
     rate = total / pipeline_s
     raw_rate = total / raw_s
     figures = {
         "quick": args.quick, "vms": vms, "samples": total, "seconds": round(pipeline_s, 2),
         "samples_per_s": round(rate, 1), "raw_consume_samples_per_s": round(raw_rate, 1),
         "ratio_to_raw_consume": round(rate / raw_rate, 3),
+        "features_out": watch.features,
+        "feature_emit_every_s": rt.feature_emit_every_s,
         "p50_lag_s": round(statistics.median(lags), 3) if lags else None,
         "p99_lag_s": round(_percentile(lags, 0.99), 3) if lags else None,
         "target_samples_per_s": 20_000,
@@ -154,7 +215,8 @@ def main() -> None:
     path = write_results("stream_throughput", figures)
     print(f"stream_throughput: {rate:,.0f} samples/s through the feature agents "
           f"({rate / raw_rate:.2f}x a bare consumer at {raw_rate:,.0f}/s), p99 lag "
-          f"{figures['p99_lag_s']} s; {total} samples, {vms} VMs -> {Path(path).name}")
+          f"{figures['p99_lag_s']} s, {watch.features} features out; {total} samples, {vms} VMs "
+          f"-> {Path(path).name}")
 
 
 if __name__ == "__main__":

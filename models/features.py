@@ -5,6 +5,7 @@ One implementation, so a model sees in production exactly what it saw in trainin
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,17 +30,44 @@ def rolling_stats(values: Sequence[float], ewma_alpha: float = 0.3) -> RollingSt
     if not 0 < ewma_alpha <= 1:
         raise ValueError(f"ewma_alpha must be in (0, 1], got {ewma_alpha}")
     arr = np.asarray(values, dtype=float)
-    ewma = float(arr[0])
-    for v in arr[1:]:
-        ewma = ewma_alpha * float(v) + (1 - ewma_alpha) * ewma
+    seq: list[float] = arr.tolist()  # Python floats: the loops below run ~10x faster on them
+    ewma = seq[0]
+    for v in seq[1:]:
+        ewma = ewma_alpha * v + (1 - ewma_alpha) * ewma
     return RollingStats(
-        count=int(arr.size),
-        last=float(arr[-1]),
+        count=len(seq),
+        last=seq[-1],
         mean=float(arr.mean()),
         std=float(arr.std()),
-        p95=float(np.percentile(arr, 95)),
+        p95=percentile_linear(seq, 95.0),
         ewma=ewma,
     )
+
+
+def percentile_linear(values: Sequence[float], q: float) -> float:
+    """``np.percentile(values, q)`` (method "linear"), bit for bit, without its overhead.
+
+    The stream agents call this once per feature; numpy's general path costs ~50 us on a
+    15-point window, this ~2 us. Same float operations in the same order as numpy 2's
+    ``_quantile``/``_lerp``, so features match training exactly (tested against numpy).
+    """
+    seq = sorted(values)
+    n = len(seq)
+    if n == 0:
+        raise ValueError("percentile of no values")
+    if any(v != v for v in seq):  # NaN: leave numpy's NaN rules to numpy
+        return float(np.percentile(np.asarray(values, dtype=float), q))
+    virtual = (n - 1) * (q / 100)
+    if virtual >= n - 1:
+        return seq[-1]
+    if virtual < 0:
+        return seq[0]
+    prev = math.floor(virtual)
+    a, b = seq[prev], seq[prev + 1]
+    gamma = virtual - prev
+    diff = b - a
+    # numpy's _lerp: from the nearer end, so the result stays within [a, b].
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ async def _publish(step: Step) -> None:
 
 @app.agent(heal_inputs)
 async def heal_agent(stream: Any) -> None:
-    async for batch in stream.take(500, within=0.2):
+    async for batch in stream.take(10_000, within=0.25):
         loop = await asyncio.to_thread(_heal_loop)
         await _publish(await asyncio.to_thread(loop.ingest, batch))
 

@@ -66,16 +66,27 @@ class Step:
 
 def classify(raw: bytes | str | None) -> MetricSample | HealthEvent | ActionResult | None:
     """One message of the heal agent's topics, recognised by its fields; None if unreadable."""
+    data = _parse(raw)
+    return _validate(data) if data is not None else None
+
+
+def _parse(raw: bytes | str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
         data = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_metric(data: dict[str, Any]) -> bool:
+    return "metric" in data and "vm_id" in data
+
+
+def _validate(data: dict[str, Any]) -> MetricSample | HealthEvent | ActionResult | None:
     model: type[MetricSample] | type[HealthEvent] | type[ActionResult]
-    if "metric" in data and "vm_id" in data:
+    if _is_metric(data):
         model = MetricSample
     elif "subject_kind" in data:
         model = HealthEvent
@@ -115,14 +126,26 @@ class HealLoop:
         obs: list[Observation] = []
         results: list[ActionResult] = []
         arrived = self.now()
+        live: set[str] = set()  # VMs whose liveness this batch already carries
         for raw in raws:
-            ev = classify(raw)
+            data = _parse(raw)
+            if data is None:
+                continue
+            # Most of the traffic is metrics; skip validating those that cannot change the
+            # healer: a backfill (never liveness) or a VM already seen alive in this batch
+            # (same arrival time, so the same MetricSeen).
+            if _is_metric(data) and (data.get("backfill") is True
+                                     or (isinstance(data["vm_id"], str) and data["vm_id"] in live)):
+                continue
+            ev = _validate(data)
             if isinstance(ev, MetricSample):
                 if not ev.backfill:
                     obs.extend(self._watch(ev.vm_id, ev.host_id, arrived))
                     # Liveness only: load (high CPU, memory) is the autoscaler's business; fed
                     # here too, the healer would migrate a VM the autoscaler is scaling up.
                     obs.append(MetricSeen(ev.vm_id, arrived))
+                    if ev.vm_id in self._watched:  # else a later sample may name its host
+                        live.add(ev.vm_id)
             elif isinstance(ev, HealthEvent):
                 life = _lifecycle(ev)
                 if life is not None and life.vm_id in self._watched:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from novacron.actuators.connection import Fleet
+from novacron.autoscaler.live import default_vcpu_policy
+from novacron.autoscaler.policy import ScalingPolicy
 from novacron.serving.client import ForecastClient
 from sqlalchemy.orm import Session, sessionmaker
-
-from novacron.scaling import ScalingRule
 
 
 @dataclass
@@ -20,10 +20,13 @@ class Runtime:
     fleet: Fleet
     sessions: sessionmaker[Session]
     forecasts: ForecastClient
-    rule: ScalingRule = field(default_factory=ScalingRule)
+    scaling: ScalingPolicy = field(default_factory=default_vcpu_policy)
     paused: bool = False
     feature_window_s: float = 900.0
     history_points: int = 240
+    # A key's features are published when its window's event time has moved this far since
+    # the last publication (and at most once per batch): the decision agent's cadence.
+    feature_emit_every_s: float = 60.0
     horizon_s: float = 900.0
     evaluate_every_s: float = 60.0
     # Where features are also written for dashboards; empty disables it.

@@ -3,12 +3,16 @@
 VictoriaMetrics (dev) and InfluxDB 2 (production option) both take it; VictoriaMetrics names
 each series ``<measurement>_<field>``, e.g. ``novacron_features_p95{vm_id=..., metric="cpu"}``.
 Writes are batched per stream batch and never block the agent: a failed write is logged and
-dropped (the features are also on Kafka, which is the record).
+dropped (the features are also on Kafka, which is the record). The feature agent hands its
+lines to :meth:`TSDBWriter.submit`, which writes in the background, one request in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import math
 from datetime import timedelta
 
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -35,6 +39,28 @@ def feature_point(fv: FeatureVector) -> Point:
         .field("allocated", float(fv.allocated) if fv.allocated is not None else 0.0)
         .time(fv.occurred_at, WritePrecision.S)
     )
+
+
+def _field(value: float) -> str:
+    s = str(value)
+    return s[:-2] if s.endswith(".0") else s  # as influxdb-client writes whole floats
+
+
+def feature_line(fv: FeatureVector) -> str:
+    """``feature_point(fv).to_line_protocol()`` without building a Point (~10x cheaper; the
+    feature agent writes one per published feature). Identifiers and metric names need no
+    escaping (their pattern excludes space, comma, equals); a fractional-second time or a
+    non-finite field takes the Point path, so the two never differ (tested)."""
+    values = (fv.last, fv.mean, fv.std, fv.p95, fv.ewma)
+    if fv.occurred_at.microsecond or not all(math.isfinite(v) for v in values):
+        return str(feature_point(fv).to_line_protocol())
+    alloc = float(fv.allocated) if fv.allocated is not None else 0.0
+    if not math.isfinite(alloc):
+        return str(feature_point(fv).to_line_protocol())
+    return (f"{MEASUREMENT},host_id={fv.host_id or 'unknown'},metric={fv.metric.value},"
+            f"vm_id={fv.vm_id} allocated={_field(alloc)},ewma={_field(fv.ewma)},"
+            f"last={_field(fv.last)},mean={_field(fv.mean)},p95={_field(fv.p95)},"
+            f"std={_field(fv.std)} {int(fv.occurred_at.timestamp())}")
 
 
 def forecast_points(fc: Forecast) -> list[Point]:
@@ -65,11 +91,36 @@ class TSDBWriter:
     """Batched line-protocol writes; a no-op without a URL. The client opens on first use
     (it needs the running event loop)."""
 
+    # Lines waiting while the TSDB is slow or down; beyond this the oldest are dropped (the
+    # TSDB is a view, Kafka holds the features).
+    MAX_PENDING = 200_000
+
     def __init__(self, url: str, bucket: str = "novacron") -> None:
         self._url = url
         self._client: InfluxDBClientAsync | None = None
         self._bucket = bucket
         self.failures = 0
+        self.dropped = 0
+        self._pending: list[str] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def submit(self, lines: list[str]) -> None:
+        """Queue line-protocol lines and return at once; a background task writes them, all
+        that queued up during the previous request in one request."""
+        if not lines or not self._url:
+            return
+        self._pending.extend(lines)
+        if len(self._pending) > self.MAX_PENDING:
+            excess = len(self._pending) - self.MAX_PENDING
+            del self._pending[:excess]
+            self.dropped += excess
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._pending:
+            lines, self._pending = self._pending, []
+            await self._send(lines)
 
     async def write(self, features: list[FeatureVector]) -> None:
         await self.write_points([feature_point(f) for f in features])
@@ -77,16 +128,25 @@ class TSDBWriter:
     async def write_points(self, points: list[Point]) -> None:
         if not points or not self._url:
             return
+        await self._send(points)
+
+    async def _send(self, records: list[Point] | list[str]) -> None:
         if self._client is None:
             self._client = InfluxDBClientAsync(url=self._url, token="", org="novacron",
                                                timeout=5_000)
         try:
-            await self._client.write_api().write(bucket=self._bucket, record=points)
+            await self._client.write_api().write(bucket=self._bucket, record=records)
         except Exception as exc:  # the TSDB is a view, not the record: log and go on
             self.failures += 1
-            log.warning("writing %d points to the TSDB failed: %s", len(points), exc)
+            log.warning("writing %d points to the TSDB failed: %s", len(records), exc)
 
-    async def close(self) -> None:
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is queued (within ``timeout_s``), then close the client."""
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._flusher), timeout_s)
+            self._flusher.cancel()
+        self._flusher = None
         if self._client is not None:
             await self._client.close()
             self._client = None

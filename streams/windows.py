@@ -1,12 +1,17 @@
 """Event-time windows of metric samples and the features computed over them (pure).
 
 Kept apart from the Faust agent so it can be used and tested without an app or a loop.
+A window is a plain JSON-able dict (it lives in a changelogged Faust table): ``t`` and ``v``
+the event times (unix seconds, ascending) and values, ``alloc`` and ``host`` the last known
+allocation and host, ``emitted`` the event time of the newest point of the last published
+features (absent until the first publication).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,20 +20,48 @@ from novacron.models.features import rolling_stats
 from novacron.events import FeatureVector, MetricSample
 
 
-def add_sample(window: dict[str, Any], sample: MetricSample, keep: int) -> dict[str, Any]:
-    """Insert a sample in event-time order and keep the last ``keep`` points (pure)."""
+def add_samples(window: dict[str, Any], samples: Iterable[MetricSample], keep: int) -> dict[str, Any]:
+    """Insert samples (in arrival order) by event time and keep the last ``keep`` points.
+
+    Pure: returns a new window. One copy of the lists per call, so a batch of samples for a
+    key costs one copy, not one per sample; trimming once at the end keeps the same points
+    as trimming after each insert (the newest ``keep`` distinct event times).
+    """
     ts: list[float] = list(window.get("t", []))
     vs: list[float] = list(window.get("v", []))
-    t = sample.occurred_at.timestamp()
-    i = bisect.bisect_right(ts, t)
-    if i > 0 and ts[i - 1] == t:  # a redelivered sample: replace, don't duplicate
-        vs[i - 1] = sample.value
-    else:
-        ts.insert(i, t)
-        vs.insert(i, sample.value)
-    ts, vs = ts[-keep:], vs[-keep:]
-    return {"t": ts, "v": vs, "alloc": sample.allocated if sample.allocated is not None
-            else window.get("alloc"), "host": sample.host_id or window.get("host")}
+    alloc = window.get("alloc")
+    host = window.get("host")
+    for sample in samples:
+        t = sample.occurred_at.timestamp()
+        i = bisect.bisect_right(ts, t)
+        if i > 0 and ts[i - 1] == t:  # a redelivered sample: replace, don't duplicate
+            vs[i - 1] = sample.value
+        else:
+            ts.insert(i, t)
+            vs.insert(i, sample.value)
+        if sample.allocated is not None:
+            alloc = sample.allocated
+        host = sample.host_id or host
+    out: dict[str, Any] = {"t": ts[-keep:], "v": vs[-keep:], "alloc": alloc, "host": host}
+    if "emitted" in window:
+        out["emitted"] = window["emitted"]
+    return out
+
+
+def add_sample(window: dict[str, Any], sample: MetricSample, keep: int) -> dict[str, Any]:
+    """Insert one sample in event-time order and keep the last ``keep`` points (pure)."""
+    return add_samples(window, (sample,), keep)
+
+
+def due(window: dict[str, Any], every_s: float) -> bool:
+    """Whether the window's features should be published: never published yet, or its newest
+    event time is ``every_s`` past the last publication (a late sample does not move it)."""
+    emitted = window.get("emitted")
+    return emitted is None or window["t"][-1] - emitted >= every_s
+
+
+def mark_emitted(window: dict[str, Any]) -> dict[str, Any]:
+    return {**window, "emitted": window["t"][-1]}
 
 
 def features_of(sample: MetricSample, window: dict[str, Any], window_s: float) -> FeatureVector:

@@ -1,0 +1,32 @@
+"""The fast rolling statistics give numpy's numbers bit for bit (training computed them with
+numpy; a model must see the same features on the stream)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from novacron.models.features import percentile_linear, rolling_stats
+
+finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(finite, min_size=1, max_size=300), st.sampled_from([0.0, 5.0, 50.0, 95.0, 99.0, 100.0]))
+def test_percentile_is_numpys_linear_percentile(values: list[float], q: float) -> None:
+    assert percentile_linear(values, q) == float(np.percentile(np.asarray(values), q))
+
+
+@given(st.lists(finite, min_size=1, max_size=300))
+def test_rolling_stats_match_the_numpy_reference(values: list[float]) -> None:
+    arr = np.asarray(values, dtype=float)
+    ewma = float(arr[0])
+    for v in arr[1:]:
+        ewma = 0.3 * float(v) + 0.7 * ewma
+    s = rolling_stats(values)
+    assert (s.count, s.last, s.mean, s.std, s.p95, s.ewma) == (
+        arr.size, float(arr[-1]), float(arr.mean()), float(arr.std()),
+        float(np.percentile(arr, 95)), ewma)
+
+
+def test_nan_follows_numpy() -> None:
+    assert np.isnan(percentile_linear([1.0, float("nan"), 3.0], 95.0))
