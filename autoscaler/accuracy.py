@@ -25,6 +25,11 @@ class AccuracyTracker:
         while len(self._rows) > self.window:
             self._rows.popleft()
 
+    def rows(self) -> list[tuple[float, float, float, float]]:
+        """(point, upper, naive, actual) per observation, oldest first: what a caller keeps
+        between events to rebuild the tracker (``record`` them again)."""
+        return list(self._rows)
+
     def coverage(self) -> float:
         if not self._rows:
             return 1.0

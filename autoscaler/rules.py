@@ -6,15 +6,19 @@ Capacity is counted in units: replicas of a VM group (horizontal) or vCPUs of on
 - **Scale up** when the upper bound of the forecast within the lead time (the time a new
   unit needs to serve) would put utilisation above the profile's scale-up threshold, or when
   measured demand already does (the guard: a forecast never hides load that is here). The new
-  size keeps the point forecast at the target and the upper bound within the capacity.
-- **Scale down** only when the upper bound over the whole horizon has stayed below the
-  low threshold for ``scale_down_delay_s``, and only to a size where that bound stays under
-  the scale-up threshold and the point at the target: never into load the forecast says is
-  coming back.
+  size puts that upper bound at the profile's target utilisation: the size follows how
+  uncertain the forecast is, not a fixed headroom.
+- **Scale down** only when, for ``scale_down_delay_s``, the upper bound over the lead time
+  plus the delay (or the policy's horizon, if longer) has fitted in fewer units at the target
+  utilisation (the low mark), and only to the size where it still does: never into load the
+  forecast says is coming back. The size is reached in one decision, since the bound already
+  covers it; walking down ``max_step`` at a time only pays for capacity the forecast says is
+  idle.
 - Cooldowns per direction (a scale-down also waits the scale-down cooldown after a
-  scale-up), min/max bounds always, at most ``max_step`` units removed at once.
-- **Reactive fallback** when there is no forecast or its recent accuracy is poor: the same
-  thresholds on measured demand, and the decision says why it fell back.
+  scale-up), min/max bounds always.
+- **Reactive fallback** when there is no forecast or its recent accuracy is poor: the
+  thresholds on measured demand (up above the scale-up threshold, down below the scale-down
+  threshold, at most ``max_step`` units at once), and the decision says why it fell back.
 """
 
 from __future__ import annotations
@@ -51,19 +55,18 @@ def decide(
     if use_forecast:
         assert forecast is not None
         lead = forecast.steps(policy.lead_time_s)
-        horizon = forecast.steps(policy.horizon_s)
+        window_s = max(policy.horizon_s, policy.lead_time_s + policy.scale_down_delay_s)
+        horizon = forecast.steps(window_s)
         lead_upper = max(forecast.upper[:lead])
         lead_point = max(forecast.point[:lead])
         horizon_upper = max(forecast.upper[:horizon])
         up_signal = max(lead_upper, obs.demand)
-        size_point = max(lead_point, obs.demand)
         down_signal = max(horizon_upper, obs.demand)
-        down_point = max(max(forecast.point[:horizon]), obs.demand)
         rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
         basis = (
             f"forecast {forecast.model}@{forecast.model_version}: {forecast.level:.0%} upper bound "
             f"{lead_upper:.2f} units within the {policy.lead_time_s / 60:.0f}-min lead time "
-            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {policy.horizon_s / 60:.0f} min; "
+            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {window_s / 60:.0f} min; "
             f"measured demand {obs.demand:.2f}"
         )
         trigger: dict[str, object] = {
@@ -71,11 +74,19 @@ def decide(
             "level": forecast.level, "lead_upper": lead_upper, "lead_point": lead_point,
             "horizon_upper": horizon_upper, "demand": obs.demand,
         }  # fmt: skip
+        # Sizes that put the bound at the target utilisation.
+        size_up = math.ceil(up_signal / policy.target - 1e-9)
+        size_down = math.ceil(down_signal / policy.target - 1e-9)
+        low = size_down < current
+        down_step = current  # the bound decides how far down
     else:
-        up_signal = size_point = down_signal = down_point = obs.demand
+        up_signal = obs.demand
         rule_up = Rule.REACTIVE
         basis = f"reactive fallback ({fallback_reason}): measured demand {obs.demand:.2f} units"
         trigger = {"demand": obs.demand, "fallback_reason": fallback_reason}
+        size_up = size_down = math.ceil(obs.demand / policy.target - 1e-9)
+        low = obs.demand < policy.scale_down_threshold * current
+        down_step = policy.max_step
     rule_down = Rule.PREDICTIVE if use_forecast else Rule.REACTIVE
     trigger.update(
         current=current,
@@ -107,7 +118,6 @@ def decide(
         )
 
     # Scale-down bookkeeping: how long has the bound stayed under the low mark?
-    low = down_signal < policy.scale_down_threshold * current
     low_since = (state.low_since_s if state.low_since_s is not None else t) if low else None
     state = GroupState(state.last_up_s, state.last_down_s, low_since, state.spot)
 
@@ -115,12 +125,7 @@ def decide(
     if up_signal > policy.scale_up_threshold * current and current < policy.max_replicas:
         if up_cool:
             return Step(None, state)
-        # The point forecast at the target, and the upper bound within the capacity.
-        wanted = max(
-            math.ceil(size_point / policy.target - 1e-9),
-            math.ceil(up_signal - 1e-9),
-            current + 1,
-        )
+        wanted = max(size_up, current + 1)
         if policy.max_step_up is not None:
             wanted = min(wanted, current + policy.max_step_up)
         desired = _bounded(wanted, policy)
@@ -152,20 +157,20 @@ def decide(
     last_move = max((x for x in (state.last_up_s, state.last_down_s) if x is not None), default=None)
     if last_move is not None and t - last_move < policy.scale_down_cooldown_s:
         return Step(None, state)
-    # Never into predicted load: over the horizon the upper bound must stay under the
-    # scale-up threshold (or the next step would undo this one) and the point at the target.
-    floor_units = max(
-        math.ceil(down_signal / policy.scale_up_threshold - 1e-9),
-        math.ceil(down_point / policy.target - 1e-9),
-    )
-    desired = _bounded(max(floor_units, current - policy.max_step), policy)
+    # Never into predicted load: the bound over the window stays at the target or under.
+    desired = _bounded(max(size_down, current - down_step), policy)
     if desired >= current:
         return Step(None, state)
+    low_mark = (
+        f"the bound has fitted in fewer than {current} {unit} at the {policy.target:.0%} target"
+        if use_forecast
+        else f"below {policy.scale_down_threshold:.0%} of {current} {unit}"
+    )
     why = (
-        f"{basis}; below {policy.scale_down_threshold:.0%} of {current} {unit} for "
-        f"{(t - low_since) / 60:.0f} min (delay {policy.scale_down_delay_s / 60:.0f} min): "
-        f"{current} -> {desired} {unit}, the bound stays under {policy.scale_up_threshold:.0%} "
-        f"(policy {policy.name}/{policy.profile.value})"
+        f"{basis}; {low_mark} for {(t - low_since) / 60:.0f} min (delay "
+        f"{policy.scale_down_delay_s / 60:.0f} min): {current} -> {desired} {unit}, "
+        f"{'the bound stays' if use_forecast else 'demand is'} under {policy.target:.0%} of "
+        f"{desired} {unit} (policy {policy.name}/{policy.profile.value})"
     )
     return _decision(
         target_id,
@@ -180,7 +185,7 @@ def decide(
         vertical,
         unit,
         f"keep {current} {unit}",
-        f"wastes capacity: under {policy.scale_down_threshold:.0%} utilisation",
+        "pays for capacity the bound says stays idle",
     )
 
 

@@ -1,14 +1,16 @@
-"""Decision agent: forecast each VM's CPU through the BentoML service, then apply the scaling
-rule. If serving is down or slow, the reactive rule decides and the decision says so."""
+"""Decision agent: forecast each VM's CPU through the BentoML service, then let the autoscaler
+decide (``autoscaler.live.evaluate`` -> ``autoscaler.rules.decide_vcpus``, the rule the fleet
+simulator measures). If serving is down or slow, or a VM's forecasts have lately been poor,
+the reactive rule decides and the decision says so. Event time throughout."""
 
 from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 from influxdb_client.client.write.point import Point
+from novacron.autoscaler.live import evaluate
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import MIN_HISTORY, SeriesIn
 from novacron.streams import runtime
@@ -18,22 +20,28 @@ from novacron.streams.tsdb import TSDBWriter, decision_point, forecast_points
 
 from novacron import topics as registry
 from novacron.events import FeatureVector, Forecast, MetricName
-from novacron.scaling import decide
 
 log = logging.getLogger(__name__)
 
-# vm_id -> {"eval": last evaluation, "decision": last decision} (event time, unix seconds)
-decider_state = app.Table("decider-state", default=dict, partitions=app.conf.topic_partitions,
-                          schema=JSON_SCHEMA)
-
+# vm_id -> {"eval": last evaluation (event time, unix s), plus the autoscaler's memory: its
+# rule state and the VM's forecast-accuracy record} (see autoscaler.live)
+decider_state = app.Table(
+    "decider-state", default=dict, partitions=app.conf.topic_partitions, schema=JSON_SCHEMA
+)
 
 
 async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
     rt = runtime.current()
     horizon = max(1, math.ceil(rt.horizon_s / fv.step_s))
     start_s = fv.occurred_at.timestamp() - (len(fv.history) - 1) * fv.step_s
-    series = SeriesIn(series_id=fv.vm_id, history=fv.history, step_s=fv.step_s,
-                      horizon=horizon, start_s=start_s, levels=[0.8])
+    series = SeriesIn(
+        series_id=fv.vm_id,
+        history=fv.history,
+        step_s=fv.step_s,
+        horizon=horizon,
+        start_s=start_s,
+        levels=[0.8],
+    )
     try:
         resp = await rt.forecasts.forecast([series])
     except ServingUnavailable as exc:
@@ -42,10 +50,19 @@ async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
         return None, f"serving rejected the request: {exc}"
     out = resp.forecasts[0]
     iv = next(i for i in out.intervals if i.level == 0.8)
-    fc = Forecast(occurred_at=fv.occurred_at, vm_id=fv.vm_id, metric=fv.metric,
-                  horizon_s=horizon * fv.step_s, step_s=fv.step_s, point=out.point,
-                  lower=iv.lower, upper=iv.upper, level=0.8, model=out.model,
-                  model_version=out.model_version)
+    fc = Forecast(
+        occurred_at=fv.occurred_at,
+        vm_id=fv.vm_id,
+        metric=fv.metric,
+        horizon_s=horizon * fv.step_s,
+        step_s=fv.step_s,
+        point=out.point,
+        lower=iv.lower,
+        upper=iv.upper,
+        level=0.8,
+        model=out.model,
+        model_version=out.model_version,
+    )
     return fc, None
 
 
@@ -60,8 +77,9 @@ async def decision_agent(stream: Any) -> None:
 
 async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
     async for event in stream.events():
-        fv = await decode_or_dead_letter(FeatureVector, registry.FEATURES.name,
-                                         event.key, event.value, "decision_agent")
+        fv = await decode_or_dead_letter(
+            FeatureVector, registry.FEATURES.name, event.key, event.value, "decision_agent"
+        )
         if fv is None or fv.metric != MetricName.CPU or fv.backfill:
             continue
         rt = runtime.current()
@@ -78,19 +96,16 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         if forecast is not None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
             points.extend(forecast_points(forecast))
-        last = state.get("decision")
-        last_at = datetime.fromtimestamp(last, UTC) if last is not None else None
         try:
-            decision = decide(fv, forecast, rt.rule, last_at, fallback)
+            decision, state = evaluate(fv, forecast, state, rt.scaling, fallback)
         except ValueError as exc:  # e.g. a forecast that does not validate
-            await send_dead_letter(registry.FEATURES.name, event.key, event.value,
-                                   f"decision failed: {exc}", "decision_agent")
+            await send_dead_letter(
+                registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"
+            )
             decider_state[fv.vm_id] = state
             continue
         if decision is not None:
-            state["decision"] = now
             await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
             points.append(decision_point(decision))
         decider_state[fv.vm_id] = state
         await writer.write_points(points)
-

@@ -42,6 +42,8 @@ def test_no_decision_breaks_min_max(
         assert d.desired != d.current
         inside = pol.min_replicas <= d.current <= pol.max_replicas
         if inside and d.direction.value == "down":
-            # never into predicted load: the bound fits under the scale-up threshold
-            bound = max(demand, max(upper[: view.steps(pol.horizon_s)]) if view else demand)
-            assert d.desired >= min(d.current, bound / pol.scale_up_threshold - 1e-6)
+            # never into predicted load: over the boot time plus the scale-down delay (or the
+            # horizon) the bound, and measured demand, stay at the target or under
+            window = max(pol.horizon_s, pol.lead_time_s + pol.scale_down_delay_s)
+            bound = max(demand, max(upper[: view.steps(window)]) if view else demand)
+            assert d.desired >= min(d.current, bound / pol.target - 1e-6)

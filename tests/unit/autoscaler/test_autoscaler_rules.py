@@ -71,8 +71,23 @@ def test_scale_down_only_after_the_delay_and_never_below_the_bound() -> None:
             break
     assert first_down is not None and first_down.direction is Direction.DOWN
     assert first_down.at_s >= POL.scale_down_delay_s
-    assert first_down.desired == 10 - POL.max_step
+    # Straight to the size that holds the bound at the target: ceil(2.5 / 0.7) = 4.
+    assert first_down.desired == 4
     assert first_down.cost_delta_per_hour < 0
+    assert "bound has fitted in fewer than 10 replicas" in first_down.explanation
+
+
+def test_reactive_scale_down_moves_at_most_max_step() -> None:
+    state = GroupState()
+    down = None
+    for t in range(0, 3600, 60):
+        out = decide_group("g", Observation(float(t), 1.0, 10), None, state, POL)
+        state = out.state
+        if out.decision is not None:
+            down = out.decision
+            break
+    assert down is not None and down.direction is Direction.DOWN and down.rule is Rule.REACTIVE
+    assert down.desired == 10 - POL.max_step
 
 
 def test_cooldown_blocks_a_second_scale_up() -> None:

@@ -1,0 +1,98 @@
+"""The live decision agent's pure core: one feature vector (and maybe a forecast) in, maybe a
+vCPU decision out, with the memory to keep per VM as a JSON-able dict.
+
+The agent (``streams/decide.py``) does the I/O: it asks the serving layer for a forecast,
+keeps the memory in a Faust table and publishes the decision. Everything here runs in event
+time (the feature vector's ``occurred_at``) and goes through ``rules.decide_vcpus``, the rule
+the fleet simulator measures, so what is benchmarked is what runs.
+
+The memory holds the rule's ``GroupState`` and the forecast-accuracy record of the VM: each
+forecast's point and upper bound at the lead time wait until that time has come in event
+time, then are scored against what was measured (``AccuracyTracker``); when the record turns
+poor, the rule falls back to reactive thresholds for that VM and says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
+
+from .accuracy import AccuracyTracker
+from .events import to_event
+from .policy import ScalingPolicy
+from .rules import decide_vcpus
+from .types import ForecastView, GroupState, Observation
+
+Memory = dict[str, Any]
+
+
+def default_vcpu_policy() -> ScalingPolicy:
+    """Vertical scaling of one VM: 1-8 vCPUs, moderate profile; a live resize serves within
+    about two minutes (the lead time), and a scale-down looks over the whole served horizon."""
+    return ScalingPolicy.from_profile(
+        "moderate", name="default", min_replicas=1, max_replicas=8, lead_time_s=120.0, horizon_s=900.0
+    )
+
+
+def _state(memory: Memory) -> GroupState:
+    s = memory.get("state") or {}
+    return GroupState(s.get("last_up_s"), s.get("last_down_s"), s.get("low_since_s"), int(s.get("spot", 0)))
+
+
+def _tracker(memory: Memory) -> AccuracyTracker:
+    tr = AccuracyTracker()
+    for row in memory.get("accuracy", []):
+        tr.record(*row)
+    return tr
+
+
+def _score_due(memory: Memory, tracker: AccuracyTracker, now: float, demand: float) -> list[list[float]]:
+    """Score the forecasts whose lead time has come; return those still waiting."""
+    waiting = []
+    for due, point, upper, naive in memory.get("pending", []):
+        if due <= now:
+            tracker.record(point, upper, naive, demand)
+        else:
+            waiting.append([due, point, upper, naive])
+    return waiting
+
+
+def evaluate(
+    fv: FeatureVector,
+    forecast: Forecast | None,
+    memory: Memory,
+    policy: ScalingPolicy,
+    fallback_reason: str | None = None,
+) -> tuple[Decision | None, Memory]:
+    """One evaluation of one VM's vCPUs. ``fallback_reason`` says why there is no forecast
+    (serving down, history too short); a poor accuracy record adds its own reason."""
+    alloc = fv.allocated
+    if alloc is None or alloc < 1:
+        return None, memory  # nothing to scale against
+    now = fv.occurred_at.timestamp()
+    current = round(alloc)
+    demand = max(0.0, fv.last) * alloc / 100.0  # vCPUs busy now
+    tracker = _tracker(memory)
+    pending = _score_due(memory, tracker, now, demand)
+    view: ForecastView | None = None
+    if forecast is not None:
+        view = ForecastView.from_event(forecast, alloc)
+        lead = view.steps(policy.lead_time_s)
+        pending.append([now + lead * view.step_s, view.point[lead - 1], max(view.upper[:lead]), demand])
+    if fallback_reason is None and view is not None:
+        fallback_reason = tracker.poor_reason()
+    obs = Observation(at_s=now, demand=demand, ready=current)
+    step = decide_vcpus(fv.vm_id, obs, view, _state(memory), policy, fallback_reason)
+    st = step.state
+    new_memory: Memory = {
+        **memory,
+        "state": {"last_up_s": st.last_up_s, "last_down_s": st.last_down_s,
+                  "low_since_s": st.low_since_s, "spot": st.spot},
+        "accuracy": [list(r) for r in tracker.rows()],
+        "pending": pending[-tracker.window :],
+    }  # fmt: skip
+    if step.decision is None:
+        return None, new_memory
+    mode: AutonomyMode = policy.mode
+    return to_event(step.decision, host_id=fv.host_id, mode=mode), new_memory

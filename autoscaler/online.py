@@ -1,0 +1,137 @@
+"""A cheap online forecaster for the simulator: level (or seasonal) path plus a conformal bound
+on the *highest* demand of the coming steps.
+
+What a scaler needs from a forecast is not the most likely value at each step but a bound on
+the peak over the next steps (will the capacity be enough until new replicas serve?), and that
+bound must cover what it claims on each series, bursty or smooth. So, per series and in
+event time:
+
+- the path ``p_j`` is the last value (``level``) or the last value plus the change the
+  series made over the same minutes one day earlier (``seasonal``: seasonal naive anchored
+  on the current level);
+- the bound for the peak within ``h`` steps is ``max_{j<=h} p_j + Q_h``, where ``Q_h`` is
+  the empirical ``level`` quantile, over the last ``window`` steps whose outcome is already
+  known, of how far the series rose above its path within ``h`` steps (split conformal on a
+  rolling window; ``h`` steps of outcome are waited for, never peeked at).
+
+With the two paths the series keeps, at each step, the one whose bound has been narrower over
+the recent window (a choice made on past outcomes only). Vectorised over the whole trace: a
+trace of 23,000 steps and a 30-step horizon takes a few hundred milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from novacron.models.base import DAY_S, FloatArray
+
+from .simulator import Forecasts, GroupTrace
+
+Path = Literal["level", "seasonal", "best"]
+
+
+def _forward_max(z: FloatArray, horizon: int) -> FloatArray:
+    """``out[h-1, t] = max(z[t+1 .. t+h])`` (NaN where the trace ends first)."""
+    n = z.size
+    out = np.full((horizon, n), np.nan)
+    run = np.full(n, -np.inf)
+    for h in range(1, horizon + 1):
+        nxt = np.full(n, np.nan)
+        nxt[: n - h] = z[h:]
+        run = np.fmax(run, nxt)
+        run[n - h :] = np.nan
+        out[h - 1] = run
+    return out
+
+
+def _known_quantile(excess: FloatArray, h: int, window: int, level: float) -> FloatArray:
+    """At each t, the ``level`` quantile of ``excess[t-h-window+1 .. t-h]`` (outcomes known at t)."""
+    q = pd.Series(excess).rolling(window, min_periods=min(window, 12)).quantile(level).to_numpy()
+    out = np.full(excess.size, np.nan)
+    out[h:] = q[: excess.size - h]
+    return out
+
+
+def _margin(z: FloatArray, base: FloatArray, horizon: int, window: int, level: float) -> FloatArray:
+    """``out[h-1, t]``: the conformal margin for the peak within h steps, where the path's
+    error over steps t+1 .. t+h is ``max_j z[t+j] - base[t]`` (see ``conformal_peak``)."""
+    fmax = _forward_max(z, horizon)
+    out = np.empty((horizon, z.size))
+    for h in range(1, horizon + 1):
+        q = _known_quantile(fmax[h - 1] - base, h, window, level)
+        out[h - 1] = np.nan_to_num(q, nan=0.0)  # no outcome known yet: no margin
+    return out
+
+
+def conformal_peak(
+    y: FloatArray,
+    step_s: float,
+    horizon: int,
+    *,
+    level: float = 0.95,
+    window_s: float = DAY_S,
+    path: Path = "best",
+    anchor_steps: int = 1,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(point, upper, seasonal_chosen) for every t of ``y``: ``point[t, j]`` is the path for
+    step t+j+1 and ``upper[t, j]`` the bound on the peak of steps t+1 .. t+j+1, both from
+    ``y[..t]`` only; ``seasonal_chosen[t]`` is 1.0 where the seasonal path was used."""
+    y = np.asarray(y, dtype=np.float64)
+    n = y.size
+    window = max(12, int(window_s // step_s))
+    m = round(DAY_S / step_s)
+    # The level now: the median of the last ``anchor_steps`` values, so that one outlier
+    # does not move the whole path (the margin, calibrated on the same anchor, still covers it).
+    a = pd.Series(y).rolling(anchor_steps, min_periods=1).median().to_numpy()
+    paths: list[tuple[FloatArray, FloatArray]] = []
+    if path in ("level", "best"):
+        q = _margin(y, a, horizon, window, level)
+        pt = np.repeat(a[None, :], horizon, axis=0)
+        paths.append((pt, pt + q))
+    if path in ("seasonal", "best") and n > m + horizon:
+        # p_j[t] = a[t] + y[t-m+j] - y[t-m]; its error at t+j is d[t+j] - (a[t] - y[t-m])
+        # with d the seasonal difference y[s] - y[s-m].
+        d = np.zeros(n)
+        d[m:] = y[m:] - y[:-m]
+        base = a.copy()
+        base[m:] -= y[:-m]
+        base[:m] = np.nan  # no seasonal error before a day of history
+        q = _margin(d, base, horizon, window, level)
+        pt = np.repeat(a[None, :], horizon, axis=0)
+        idx = np.arange(m, n)
+        for j in range(1, horizon + 1):
+            pt[j - 1, m:] += y[idx - m + j] - y[idx - m]
+        cum = np.maximum.accumulate(pt, axis=0)
+        up = cum + q
+        up[:, : m + window // 4] = np.nan  # no seasonal bound before a day plus some outcomes
+        paths.append((pt, up))
+    if not paths:
+        raise ValueError("no forecast path applies to this series")
+    if len(paths) == 1:
+        pt, up = paths[0]
+        chosen = np.zeros(n)
+    else:
+        (pl, ul), (ps, us) = paths
+        last = horizon - 1
+        # Width of each bound at the horizon, averaged over the recent window (past only).
+        wl = pd.Series(ul[last] - y).rolling(window, min_periods=1).mean().to_numpy()
+        ws = pd.Series(us[last] - y).rolling(window, min_periods=1).mean().to_numpy()
+        use_s = np.isfinite(ws) & (ws < wl)
+        chosen = use_s.astype(np.float64)
+        pt = np.where(use_s[None, :], ps, pl)
+        up = np.where(use_s[None, :], us, ul)
+    up = np.maximum(np.maximum.accumulate(up, axis=0), pt)
+    return np.maximum(pt, 0.0).T.copy(), np.maximum(up, 0.0).T.copy(), chosen
+
+
+def conformal_forecasts(
+    trace: GroupTrace, first: int, steps: int, horizon: int, *, level: float = 0.9,
+    window_s: float = DAY_S, path: Path = "best",
+) -> Forecasts:  # fmt: skip
+    """The simulator's per-step forecasts of one trace (rows ``first .. first+steps-1``)."""
+    point, upper, _ = conformal_peak(
+        trace.demand, trace.step_s, horizon, level=level, window_s=window_s, path=path
+    )
+    return Forecasts(point[first : first + steps], upper[first : first + steps], f"conformal_peak_{path}")
