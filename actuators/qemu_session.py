@@ -19,6 +19,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,24 @@ from novacron.actuators.connection import ActuatorError, Fleet, HostConnection
 from novacron.actuators.xml import DomainSpec, domain_xml
 
 LIBVIRTD = "/usr/sbin/libvirtd"
+# libvirtd's parent here: a child subreaper that reaps at once what it inherits. QEMU is
+# daemonized, so a dead guest's process is reparented to the nearest subreaper, else to
+# PID 1; libvirt reports the guest stopped only once that zombie is reaped. On a host,
+# systemd reaps at once; a container's PID 1 may not (this machine's took 1-2 s, which
+# libvirt's lifecycle event then waited for). This stands in for the host's init.
+_REAPER = """
+import ctypes, os, signal, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+child = subprocess.Popen(sys.argv[1:])
+signal.signal(signal.SIGTERM, lambda *_: child.poll() is None and child.terminate())
+while True:
+    try:
+        pid, _ = os.waitpid(-1, 0)
+    except ChildProcessError:
+        break
+    if pid == child.pid:
+        break
+"""
 EMULATOR = "/usr/bin/qemu-system-x86_64"
 UNPRIVILEGED_USER = "nobody"
 
@@ -77,7 +96,7 @@ class SessionDaemon:
         # setpriv drops to the user without a login shell (nobody has none); fixed argv.
         self.proc = subprocess.Popen(
             ["/usr/bin/setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
-             "--clear-groups", LIBVIRTD, "--timeout", "0"],
+             "--clear-groups", sys.executable, "-c", _REAPER, LIBVIRTD, "--timeout", "0"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
         log.close()
         sock = run / "libvirt" / "libvirt-sock"
@@ -102,6 +121,12 @@ class SessionDaemon:
         return Fleet([HostConnection(host_id, self.uri, {"zone": "zone-a", "rack": "rack-0"})])
 
     def close(self) -> None:
+        # The daemon spawned its log daemon (it would exit on its own after 2 idle minutes);
+        # stopped first, while our reaper is still there to reap it.
+        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+            pidfile = self.runtime / "libvirt" / "virtlogd.pid"
+            if self.proc is not None and pidfile.exists():
+                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -110,11 +135,6 @@ class SessionDaemon:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
-        # The daemon spawned its log daemon (it would exit on its own after 2 idle minutes).
-        with contextlib.suppress(OSError, ValueError, ProcessLookupError):
-            pidfile = self.runtime / "libvirt" / "virtlogd.pid"
-            if self._own_root and pidfile.exists():
-                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
         if self._own_root:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.root)
