@@ -132,13 +132,29 @@ class ForecastService:
             raise InvalidArgument(f"series {s.series_id}: history contains NaN or inf")
 
 
+def _decimals(fc: Forecast, significant: int = 7) -> int:
+    """Decimals that keep ``significant`` digits of the forecast's largest value. One count
+    for the point and every bound of a series, so rounding keeps lower <= point <= upper.
+    JSON floats of 7 digits instead of 17 halve the response (100 series x 5 paths), and
+    with it the encode, send and client decode time; no forecast is that precise anyway."""
+    top = max(float(np.max(np.abs(a))) for a in (fc.point, *(iv.upper for iv in fc.intervals.values()),
+                                                 *(iv.lower for iv in fc.intervals.values())))
+    return significant - 1 - int(np.floor(np.log10(top))) if top > 0 and np.isfinite(top) else 0
+
+
 def _out(series_id: str, fc: Forecast, version: str, weights: dict[str, float]) -> ForecastOut:
+    d = _decimals(fc)
+
+    def r(a: np.ndarray) -> list[float]:
+        out: list[float] = np.round(a, d).tolist()
+        return out
+
     # model_construct: the values come from our own arrays, so validating 100 x 5 float
     # lists again would only cost time (~3 ms a call).
     return ForecastOut.model_construct(
         series_id=series_id,
-        point=fc.point.tolist(),
-        intervals=[IntervalOut.model_construct(level=lv, lower=iv.lower.tolist(), upper=iv.upper.tolist())
+        point=r(fc.point),
+        intervals=[IntervalOut.model_construct(level=lv, lower=r(iv.lower), upper=r(iv.upper))
                    for lv, iv in fc.intervals.items()],
         model=fc.model,
         model_version=version,
