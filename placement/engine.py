@@ -19,6 +19,7 @@ from .framework import CycleContext, FilterPlugin, FilterResult, PluginSettings,
 from .registry import DEFAULT_FILTER_ORDER, FILTERS, SCORERS
 from .state import FleetState
 from .strategies import weights_for
+from .symmetric import mirrored
 from .types import (
     DecisionStatus,
     FieldError,
@@ -132,7 +133,7 @@ class Scheduler:
         h = int(hosts[best])
         cell_use = self._cells(ctx, h)
         if commit:
-            s.place(request.vm, h, cell_use)
+            s.place(request.vm, h, cell_use, mirrored(request.constraints.affinity))
         alts = (
             explain.alternatives(
                 s.host_ids,

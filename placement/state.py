@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .symmetric import DeclaredAntiAffinity
 from .types import (
     CPU,
     MEM,
@@ -129,6 +130,18 @@ class FleetState:
 
         self.rack_names, self.rack_of = _intern([f"{h.zone}/{h.rack}" for h in hosts])
         self.zone_names, self.zone_of = _intern([h.zone for h in hosts])
+        self.declared = DeclaredAntiAffinity(
+            {
+                TopologyKey.HOST: np.arange(n, dtype=np.int32),
+                TopologyKey.RACK: self.rack_of,
+                TopologyKey.ZONE: self.zone_of,
+            },
+            {
+                TopologyKey.HOST: n,
+                TopologyKey.RACK: len(self.rack_names),
+                TopologyKey.ZONE: len(self.zone_names),
+            },
+        )
         self.cordoned = np.array([h.cordoned for h in hosts], dtype=bool).reshape(n)
         self.maintenance = np.array([h.maintenance for h in hosts], dtype=bool).reshape(n)
         self.failures = np.array([h.recent_failures for h in hosts], dtype=np.float64).reshape(n)
@@ -267,12 +280,21 @@ class FleetState:
         # Whatever the cells cannot hold floats (host-level capacity was already checked).
         return tuple(out)
 
-    def place(self, vm: VMSpec, host: int, cell_use: tuple[tuple[int, int, int], ...] = ()) -> None:
+    def place(
+        self,
+        vm: VMSpec,
+        host: int,
+        cell_use: tuple[tuple[int, int, int], ...] = (),
+        anti: tuple[tuple[LabelSelector, str], ...] = (),
+    ) -> None:
+        """Place `vm` on `host`; `anti` are its hard anti-affinity terms (symmetric.mirrored),
+        kept so they also bind VMs placed after it."""
         if vm.vm_id in self.vms:
             raise ValueError(f"vm_id: {vm.vm_id!r} is already placed")
         p = PlacedVM(vm=vm, host=host, demand=vm.demand(), cell_use=cell_use)
         self._apply(p, 1)
         self.vms[vm.vm_id] = p
+        self.declared.add(vm.vm_id, host, anti)
         if cell_use:
             self.pinned.add(vm.vm_id)
         for pair in vm.labels.items():
@@ -308,6 +330,7 @@ class FleetState:
     def remove(self, vm_id: str) -> PlacedVM:
         p = self.vms.pop(vm_id)
         self._apply(p, -1)
+        self.declared.remove(vm_id, p.host)
         self.pinned.discard(vm_id)
         for pair in p.vm.labels.items():
             ids = self.vms_by_label[pair]

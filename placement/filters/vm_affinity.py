@@ -57,9 +57,11 @@ class VMAffinity:
 
     def filter(self, ctx: CycleContext) -> FilterResult | None:
         terms = [t for t in ctx.request.constraints.affinity if t.hard]
-        if not terms:
+        # Placed VMs' required anti-affinity binds this VM too, whatever its own request says.
+        declared = ctx.state.declared.blocked(ctx.vm.labels)
+        if not terms and declared is None:
             return None
-        ok = np.ones(ctx.state.n_hosts, dtype=bool)
+        ok = np.ones(ctx.state.n_hosts, dtype=bool) if declared is None else ~declared
         host_terms = [t for t in terms if t.topology_key != TopologyKey.NUMA]
         for t in host_terms:
             ok &= term_hosts_ok(ctx, t)
@@ -69,6 +71,8 @@ class VMAffinity:
         what = "; ".join(
             f"{'anti-' if t.anti else ''}affinity {t.selector} per {t.topology_key}" for t in terms
         )
+        if declared is not None:
+            what = "; ".join(filter(None, [what, "anti-affinity that placed VMs declared to it"]))
         return FilterResult(codes_from(~ok), f"violates required {what}")
 
     def hints(self, ctx: CycleContext, hosts: Hosts) -> list[str]:
@@ -102,4 +106,9 @@ class VMAffinity:
                     f"place a VM matching {t.selector} in the {t.topology_key} of one of "
                     f"{hosts.size} hosts blocked only by affinity, or make it soft"
                 )
+        if ctx.state.declared.blocked(ctx.vm.labels) is not None:
+            out.append(
+                "some hosts are blocked by required anti-affinity that placed VMs declared "
+                "against this VM's labels: move those VMs or make their anti-affinity soft"
+            )
         return out[:2]

@@ -117,6 +117,12 @@ def violations(
             out.append("anti-affinity")
         if not t.anti and here == 0 and not (not matching and t.selector.matches(vm.labels)):
             out.append("affinity")
+    # Hard anti-affinity binds both ways: what each placed VM asked for (its request's terms,
+    # as recorded at placement) also keeps matching newcomers out of its domain. Scans VMs.
+    for vm_id, p in state.vms.items():
+        for sel, key in state.declared.by_vm.get(vm_id, ()):
+            if sel.matches(vm.labels) and domain(state.hosts[p.host], key) == domain(h, key):
+                out.append("declared-anti-affinity")
     for t in req.constraints.spread:
         if not t.hard:
             continue

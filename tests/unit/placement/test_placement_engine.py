@@ -213,3 +213,48 @@ def test_counter_eviction_rebuilds_exact_counts() -> None:
     big.remove("v0")
     a = LabelSelector.of(app="a")
     assert (small.counts(a).host == big.counts(a).host).all() and small.counts(a).total == 4
+
+
+def test_hard_anti_affinity_binds_both_ways() -> None:
+    """A VM that declared required anti-affinity to app=db keeps later db VMs out of its
+    domain, though their own requests say nothing; removing it lifts the block."""
+    s = fleet(4)  # racks a, b, a, b
+    guard = PlacementRequest(
+        VMSpec("guard", 1, 512), Constraints((AffinityTerm(DB, "rack", anti=True),))
+    )
+    g = s.decide(guard)
+    assert g.status == DecisionStatus.PLACED
+    guard_rack = s.state.hosts[s.state.vms["guard"].host].rack
+    for i in range(3):  # spread would otherwise use every host, both racks
+        vm = VMSpec(f"db{i}", 1, 512, labels={"app": "db"})
+        d = s.decide(PlacementRequest(vm, strategy="spread"))
+        assert d.status == DecisionStatus.PLACED
+        assert s.state.hosts[s.state.vms[f"db{i}"].host].rack != guard_rack
+    # With the guard gone, db VMs may use its rack again (spread prefers the empty hosts).
+    s.remove("guard")
+    late = s.decide(
+        PlacementRequest(VMSpec("db9", 1, 512, labels={"app": "db"}), strategy="spread")
+    )
+    assert late.status == DecisionStatus.PLACED
+    assert s.state.hosts[s.state.vms["db9"].host].rack == guard_rack
+    assert not s.state.declared.counts  # place-then-remove left no declaration behind
+
+
+def test_declared_anti_affinity_blocks_even_a_lone_member() -> None:
+    s = fleet(2)  # h0 rack a, h1 rack b
+    for h in ("h0", "h1"):
+        s.decide(
+            PlacementRequest(
+                VMSpec(f"guard-{h}", 1, 512),
+                Constraints((AffinityTerm(DB, "host", anti=True),)),
+                strategy="spread",
+            )
+        )
+    d = s.decide(PlacementRequest(VMSpec("db0", 1, 512, labels={"app": "db"})))
+    assert d.status == DecisionStatus.PENDING
+    assert d.why_pending is not None
+    assert "placed VMs declared" in d.explanation
+    s.remove("guard-h1")
+    assert s.decide(PlacementRequest(VMSpec("db0", 1, 512, labels={"app": "db"}))).status == (
+        DecisionStatus.PLACED
+    )
