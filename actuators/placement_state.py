@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt
@@ -54,8 +55,13 @@ def spec_of(fleet: Fleet, vm_id: str, *hosts: str | None) -> DomainSpec:
 
 
 def domain_type(conn: libvirt.virConnect) -> str:
-    """The <domain type=...> a host's driver accepts."""
-    return "test" if conn.getType().upper() == "TEST" else "kvm"
+    """The <domain type=...> a host's driver accepts: kvm where the host offers it, qemu
+    (software emulation) where it does not, e.g. a qemu:///session without /dev/kvm."""
+    if conn.getType().upper() == "TEST":
+        return "test"
+    caps = ET.fromstring(conn.getCapabilities())  # noqa: S314 - libvirt's own XML
+    offered = {d.get("type") for d in caps.iterfind("guest/arch/domain")}
+    return "kvm" if "kvm" in offered or not offered else "qemu"
 
 
 def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[tuple[str, bool, int]]]]:

@@ -1,13 +1,16 @@
 """Chaos against real QEMU guests under qemu:///session (software emulation, no KVM): kill a
-guest's QEMU process (SIGKILL) or pause it, detect it from libvirt's real lifecycle events and
-liveness silence, decide with the Healer and recover with the actuators (restart: a new QEMU
-process; a paused guest is power-cycled), checked on libvirt.
+guest's QEMU process (SIGKILL), pause it, or declare its host dead; detect it from libvirt's
+real lifecycle events and liveness silence, decide with the Healer and recover with the
+actuators (restart: a new QEMU process; a paused guest is power-cycled; a dead host is fenced
+with libvirt destroy and its guests cold-moved: defined and started on another host's
+libvirtd), checked on libvirt.
 
-The same harness as bench.chaos_libvirt (one clock: crashes in real time, the 15 s paused
-threshold fast-forwarded), on one session host: host faults and moves need a second host,
-which bench.chaos_libvirt covers on test-driver hosts. Guests are diskless (SeaBIOS looking
-for a boot device): a real QEMU process, not a booted OS, so "recovered" means the QEMU guest
-runs again, not that an application inside answers.
+Each host is a private session libvirtd (actuators.qemu_session). The same harness as
+bench.chaos_libvirt: one clock, crashes in real time, threshold faults (15 s paused, 15 s host
+silence) fast-forwarded. A dead host is declared, as in chaos_libvirt: its heartbeats and
+events stop, its guests keep running until the fencer destroys them. Guests are diskless
+(SeaBIOS looking for a boot device): a real QEMU process, not a booted OS, so "recovered"
+means running again as a new QEMU process, not that an application inside answers.
 
 Run: python -m bench.chaos_qemu [--quick] [--seed N]
 """
@@ -15,77 +18,94 @@ Run: python -m bench.chaos_qemu [--quick] [--seed N]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import time
 
 import libvirt
-from novacron.actuators.connection import ActuatorError, Fleet
+from novacron.actuators.connection import ActuatorError, Fleet, HostConnection
 from novacron.actuators.qemu_session import SessionDaemon, define_guests, remove_guests
 
 from bench._common import write_results
 from bench.chaos_libvirt import Bench, Fault, summary
 
-HOST = "qemu-session"
-
 
 class QemuBench(Bench):
-    def __init__(self, daemon: SessionDaemon, fleet: Fleet, seed: int) -> None:
-        self.daemon = daemon
+    def __init__(self, daemons: dict[str, SessionDaemon], fleet: Fleet, seed: int) -> None:
+        self.daemons = daemons
         self.pids_at_fault: dict[str, int | None] = {}
         super().__init__(fleet, seed)
 
+    def pid(self, vm: str) -> int | None:
+        hosts = self.running().get(vm, [])
+        if len(hosts) != 1:
+            return None
+        try:
+            return self.daemons[hosts[0]].qemu_pid(vm)
+        except ActuatorError:
+            return None  # between the old pid file going and the new one appearing
+
     def inject(self, kind: str) -> Fault:
-        before = {vm: self.daemon.qemu_pid(vm) for vm in self.running()}
+        before = {vm: self.pid(vm) for vm in self.running()}
         f = super().inject(kind)
         self.pids_at_fault = {vm: before.get(vm) for vm in f.vms}
         return f
 
     def recovered(self, f: Fault) -> bool:
         """Running again as a new QEMU process: right after a kill, libvirt still reads the
-        old one as running until it notices its monitor closed (about a second)."""
+        old one as running until it notices its monitor closed."""
         if not super().recovered(f):
             return False
-        try:
-            return all(self.daemon.qemu_pid(vm) != self.pids_at_fault.get(vm) for vm in f.vms)
-        except ActuatorError:
-            return False  # between the old pid file going and the new one appearing
+        return all((p := self.pid(vm)) is not None and p != self.pids_at_fault.get(vm)
+                   for vm in f.vms)
 
     def crash(self, dom: libvirt.virDomain) -> None:
         """A real crash: SIGKILL the guest's QEMU process; libvirt sees its monitor go and
         reports the domain stopped (failed), which the healer reads as a crash."""
-        os.kill(self.daemon.qemu_pid(dom.name()), signal.SIGKILL)
+        pid = self.pid(dom.name())
+        if pid is None:
+            raise ActuatorError(f"{dom.name()}: no QEMU process to kill")
+        os.kill(pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="8 faults on 3 guests")
+    ap.add_argument("--quick", action="store_true", help="8 faults on 3 hosts")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
-    guests, n = (3, 8) if args.quick else (4, 24)
-    names = [f"nc-chaos-{i}" for i in range(guests)]
-    kinds = ["vm_crash", "vm_crash", "vm_crash", "vm_pause"]
+    # One 1-vCPU guest per host: the healer sizes hosts by their CPUs (2 here), so a dead
+    # host's guest always has room on another.
+    hosts, n = 3, (8 if args.quick else 24)
+    kinds = ["vm_crash", "vm_crash", "vm_pause", "host_down"]
     started = time.perf_counter()
     faults: list[Fault] = []
-    with SessionDaemon() as daemon:
-        fleet = daemon.fleet(HOST)
+    with contextlib.ExitStack() as stack:
+        daemons = {f"qemu-{i}": stack.enter_context(SessionDaemon()) for i in range(hosts)}
+        fleet = Fleet([HostConnection(h, d.uri, {"zone": "zone-a", "rack": f"rack-{i}"})
+                       for i, (h, d) in enumerate(daemons.items())])
+        guests = {h: [f"nc-chaos-{i}"] for i, h in enumerate(daemons)}
         try:
             boot = time.perf_counter()
-            define_guests(fleet, HOST, names)
-            boot_s = (time.perf_counter() - boot) / guests
-            bench = QemuBench(daemon, fleet, args.seed)
+            for h, names in guests.items():
+                define_guests(fleet, h, names)
+            boot_s = (time.perf_counter() - boot) / hosts
+            bench = QemuBench(daemons, fleet, args.seed)
             try:
                 for i in range(n):
                     faults.append(bench.run_fault(kinds[i % len(kinds)]))
             finally:
                 bench.watcher.stop()
         finally:
-            remove_guests(fleet, HOST, names)
+            every = [g for names in guests.values() for g in names]
+            for h in daemons:
+                remove_guests(fleet, h, every)
             fleet.close()
+    vms = sum(len(g) for g in guests.values())
     figures: dict[str, object] = {
-        "variant": "real QEMU guests (TCG) under a qemu:///session libvirtd",
-        "hosts": 1, "vms": guests, "guest_start_s": round(boot_s, 2),
-        **summary(bench, faults, guests),
+        "variant": "real QEMU guests (TCG), one private qemu:///session libvirtd per host",
+        "hosts": hosts, "vms": vms, "guest_start_s": round(boot_s, 2),
+        **summary(bench, faults, vms),
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
     }
@@ -93,11 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     for k, v in figures.items():
         print(f"{k}: {v}")
     print(f"wrote {path}")
-    print(f"chaos_qemu: {len(faults)} faults on {guests} real QEMU guests, crash detect p95 "
-          f"{figures['vm_crash_detect_p95_s']} s, crash recovery p95 "
+    print(f"chaos_qemu: {len(faults)} faults on {vms} real QEMU guests / {hosts} hosts, crash "
+          f"detect p95 {figures['vm_crash_detect_p95_s']} s, crash recovery p95 "
           f"{figures['vm_crash_recovery_p95_s']} s, hang detect p95 "
-          f"{figures['vm_hang_detect_p95_s']} s, hang recovery p95 "
-          f"{figures['vm_hang_recovery_p95_s']} s, autonomous "
+          f"{figures['vm_hang_detect_p95_s']} s, host recovery p95 "
+          f"{figures['host_failure_recovery_p95_s']} s, autonomous "
           f"{figures['autonomous_recovery_pct']} %, double running "
           f"{figures['double_running_vms']}")
 

@@ -137,3 +137,28 @@ def test_paused_guest_is_power_cycled(qemu: tuple[SessionDaemon, Fleet]) -> None
     assert result.status == ActionStatus.SUCCEEDED, result.detail
     assert "power-cycled" in result.detail
     assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING and daemon.qemu_pid(VM) != old_pid
+
+
+def test_cold_move_between_two_real_qemu_hosts() -> None:
+    """Define on the target's libvirtd, start there as a new QEMU process, undefine on the
+    source; the target has no KVM, so the domain is defined as type qemu."""
+    from novacron.actuators.connection import HostConnection
+
+    with SessionDaemon() as a, SessionDaemon() as b:
+        fleet = Fleet([HostConnection("qa", a.uri), HostConnection("qb", b.uri)])
+        try:
+            define_guests(fleet, "qa", [VM])
+            decision = Decision(occurred_at=utcnow(), action=ActionKind.MIGRATE, target_id=VM,
+                                host_id="qb", params={"rung": "cold_migrate", "source_host": "qa",
+                                                      "target_host": "qb", "budget_s": 30},
+                                explanation="test", decided_by="healer")
+            result = execute(decision, fleet, Ledger())
+            assert result is not None and result.status == ActionStatus.SUCCEEDED, result.detail
+            assert result.after["copies"] == {"qb": "running"}
+            dom = fleet.lookup("qb", VM)
+            assert dom is not None and "type='qemu'" in dom.XMLDesc(0)
+            assert os.path.exists(f"/proc/{b.qemu_pid(VM)}")
+        finally:
+            for h in ("qa", "qb"):
+                remove_guests(fleet, h, [VM])
+            fleet.close()
