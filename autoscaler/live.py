@@ -14,6 +14,7 @@ poor, the rule falls back to reactive thresholds for that VM and says why.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
@@ -25,6 +26,10 @@ from .rules import decide_vcpus
 from .types import ForecastView, GroupState, Observation
 
 Memory = dict[str, Any]
+# The served forecast's level for scale-ups, and the higher one scale-downs respect (the
+# levels bench.fleet_autoscaling chose on development series: 0.8 and 0.9).
+LEVEL = 0.8
+LEVEL_DOWN = 0.9
 
 
 def default_vcpu_policy() -> ScalingPolicy:
@@ -64,9 +69,11 @@ def evaluate(
     memory: Memory,
     policy: ScalingPolicy,
     fallback_reason: str | None = None,
+    upper_down: Sequence[float] | None = None,
 ) -> tuple[Decision | None, Memory]:
     """One evaluation of one VM's vCPUs. ``fallback_reason`` says why there is no forecast
-    (serving down, history too short); a poor accuracy record adds its own reason."""
+    (serving down, history too short); a poor accuracy record adds its own reason.
+    ``upper_down`` is the forecast's upper bound at ``LEVEL_DOWN`` (in %), if served."""
     alloc = fv.allocated
     if alloc is None or alloc < 1:
         return None, memory  # nothing to scale against
@@ -77,7 +84,7 @@ def evaluate(
     pending = _score_due(memory, tracker, now, demand)
     view: ForecastView | None = None
     if forecast is not None:
-        view = ForecastView.from_event(forecast, alloc)
+        view = ForecastView.from_event(forecast, alloc, upper_down, LEVEL_DOWN)
         lead = view.steps(policy.lead_time_s)
         pending.append([now + lead * view.step_s, view.point[lead - 1], max(view.upper[:lead]), demand])
     if fallback_reason is None and view is not None:

@@ -128,10 +128,18 @@ def conformal_peak(
 
 def conformal_forecasts(
     trace: GroupTrace, first: int, steps: int, horizon: int, *, level: float = 0.9,
-    window_s: float = DAY_S, path: Path = "best",
+    window_s: float = DAY_S, path: Path = "best", level_down: float | None = None,
 ) -> Forecasts:  # fmt: skip
-    """The simulator's per-step forecasts of one trace (rows ``first .. first+steps-1``)."""
+    """The simulator's per-step forecasts of one trace (rows ``first .. first+steps-1``);
+    with ``level_down``, also the higher bound that scale-downs respect."""
+    rows = slice(first, first + steps)
     point, upper, _ = conformal_peak(
         trace.demand, trace.step_s, horizon, level=level, window_s=window_s, path=path
     )
-    return Forecasts(point[first : first + steps], upper[first : first + steps], f"conformal_peak_{path}")
+    down = None
+    if level_down is not None:
+        _, high, _ = conformal_peak(
+            trace.demand, trace.step_s, horizon, level=level_down, window_s=window_s, path=path
+        )
+        down = np.maximum(high[rows], upper[rows])
+    return Forecasts(point[rows], upper[rows], f"conformal_peak_{path}", down, level_down)

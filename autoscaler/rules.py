@@ -59,14 +59,16 @@ def decide(
         horizon = forecast.steps(window_s)
         lead_upper = max(forecast.upper[:lead])
         lead_point = max(forecast.point[:lead])
-        horizon_upper = max(forecast.upper[:horizon])
+        horizon_upper = max((forecast.upper_down or forecast.upper)[:horizon])
         up_signal = max(lead_upper, obs.demand)
         down_signal = max(horizon_upper, obs.demand)
         rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
+        at_down = f" at {forecast.level_down:.0%}" if forecast.upper_down and forecast.level_down else ""
         basis = (
             f"forecast {forecast.model}@{forecast.model_version}: {forecast.level:.0%} upper bound "
             f"{lead_upper:.2f} units within the {policy.lead_time_s / 60:.0f}-min lead time "
-            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {window_s / 60:.0f} min; "
+            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {window_s / 60:.0f} min"
+            f"{at_down}; "
             f"measured demand {obs.demand:.2f}"
         )
         trigger: dict[str, object] = {

@@ -67,6 +67,8 @@ class Forecasts:
     point: FloatArray  # (steps, horizon)
     upper: FloatArray
     model: str
+    upper_down: FloatArray | None = None  # a higher-level bound for scale-downs, if any
+    level_down: float | None = None
 
 
 def make_forecasts(
@@ -242,9 +244,11 @@ def simulate_fleet(
                             d,
                         )
                     fallback = trackers[g].poor_reason()
+                    down = None if fc.upper_down is None else tuple(fc.upper_down[k].tolist())
                     view = ForecastView(
-                        tuple(fc.point[k].tolist()), tuple(fc.upper[k].tolist()), step_s, cfg.level, fc.model
-                    )
+                        tuple(fc.point[k].tolist()), tuple(fc.upper[k].tolist()), step_s, cfg.level,
+                        fc.model, upper_down=down, level_down=fc.level_down,
+                    )  # fmt: skip
                 if fallback is not None or view is None:
                     r.fallback_steps += 1
                 obs = Observation(at_s, d, ready[g], len(booting[g]))

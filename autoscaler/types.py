@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -25,7 +26,9 @@ class Rule(StrEnum):
 class ForecastView:
     """A demand forecast in capacity units (1.0 = one replica, or one vCPU, fully busy).
 
-    ``point``/``upper`` are the steps after the observation, ``step_s`` apart."""
+    ``point``/``upper`` are the steps after the observation, ``step_s`` apart. ``upper_down``,
+    when given, is a bound at a higher level that scale-downs must respect (removing capacity
+    is the costlier mistake: what comes back within the boot time cannot be served)."""
 
     point: tuple[float, ...]
     upper: tuple[float, ...]
@@ -34,10 +37,14 @@ class ForecastView:
     model: str = "unknown"
     model_version: str = "unknown"
     event_id: str | None = None
+    upper_down: tuple[float, ...] | None = None
+    level_down: float | None = None
 
     def __post_init__(self) -> None:
         if not self.point or len(self.point) != len(self.upper):
             raise ValueError("point and upper must be non-empty and of equal length")
+        if self.upper_down is not None and len(self.upper_down) != len(self.upper):
+            raise ValueError("upper_down must be as long as upper")
         if self.step_s <= 0:
             raise ValueError("step_s must be positive")
 
@@ -46,9 +53,16 @@ class ForecastView:
         return max(1, min(len(self.point), -int(-seconds // self.step_s)))
 
     @classmethod
-    def from_event(cls, forecast: Forecast, allocated: float) -> ForecastView:
-        """From a live Forecast of utilisation (% of ``allocated`` units) to demand units."""
+    def from_event(
+        cls, forecast: Forecast, allocated: float, upper_down: Sequence[float] | None = None,
+        level_down: float | None = None,
+    ) -> ForecastView:  # fmt: skip
+        """From a live Forecast of utilisation (% of ``allocated`` units) to demand units;
+        ``upper_down`` is the served upper bound at ``level_down``, in % too."""
         k = allocated / 100.0
+        down = None
+        if upper_down is not None:
+            down = tuple(max(0.0, u * k, v * k) for u, v in zip(upper_down, forecast.upper, strict=True))
         return cls(
             point=tuple(max(0.0, p * k) for p in forecast.point),
             upper=tuple(max(0.0, u * k) for u in forecast.upper),
@@ -57,6 +71,8 @@ class ForecastView:
             model=forecast.model,
             model_version=forecast.model_version,
             event_id=str(forecast.event_id),
+            upper_down=down,
+            level_down=level_down if down is not None else None,
         )
 
 

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import evaluate
+from novacron.autoscaler.live import LEVEL, LEVEL_DOWN, evaluate
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import MIN_HISTORY, SeriesIn
 from novacron.streams import runtime
@@ -30,7 +30,10 @@ decider_state = app.Table(
 )
 
 
-async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
+async def forecast_for(
+    fv: FeatureVector,
+) -> tuple[Forecast | None, list[float] | None, str | None]:
+    """(forecast at LEVEL, its upper bound at LEVEL_DOWN, why there is none)."""
     rt = runtime.current()
     horizon = max(1, math.ceil(rt.horizon_s / fv.step_s))
     start_s = fv.occurred_at.timestamp() - (len(fv.history) - 1) * fv.step_s
@@ -40,16 +43,17 @@ async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
         step_s=fv.step_s,
         horizon=horizon,
         start_s=start_s,
-        levels=[0.8],
+        levels=[LEVEL, LEVEL_DOWN],
     )
     try:
         resp = await rt.forecasts.forecast([series])
     except ServingUnavailable as exc:
-        return None, f"serving unavailable: {exc}"
+        return None, None, f"serving unavailable: {exc}"
     except ValueError as exc:
-        return None, f"serving rejected the request: {exc}"
+        return None, None, f"serving rejected the request: {exc}"
     out = resp.forecasts[0]
-    iv = next(i for i in out.intervals if i.level == 0.8)
+    iv = next(i for i in out.intervals if i.level == LEVEL)
+    high = next((i.upper for i in out.intervals if i.level == LEVEL_DOWN), None)
     fc = Forecast(
         occurred_at=fv.occurred_at,
         vm_id=fv.vm_id,
@@ -59,11 +63,11 @@ async def forecast_for(fv: FeatureVector) -> tuple[Forecast | None, str | None]:
         point=out.point,
         lower=iv.lower,
         upper=iv.upper,
-        level=0.8,
+        level=LEVEL,
         model=out.model,
         model_version=out.model_version,
     )
-    return fc, None
+    return fc, high, None
 
 
 @app.agent(features_topic)
@@ -89,15 +93,16 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
             continue
         state["eval"] = now
         forecast: Forecast | None = None
+        upper_down: list[float] | None = None
         fallback: str | None = f"history too short ({len(fv.history)} points)"
         if len(fv.history) >= MIN_HISTORY:
-            forecast, fallback = await forecast_for(fv)
+            forecast, upper_down, fallback = await forecast_for(fv)
         points: list[Point] = []
         if forecast is not None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
             points.extend(forecast_points(forecast))
         try:
-            decision, state = evaluate(fv, forecast, state, rt.scaling, fallback)
+            decision, state = evaluate(fv, forecast, state, rt.scaling, fallback, upper_down)
         except ValueError as exc:  # e.g. a forecast that does not validate
             await send_dead_letter(
                 registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"

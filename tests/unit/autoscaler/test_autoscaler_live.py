@@ -117,3 +117,16 @@ def test_decisions_stay_within_min_and_max(last: float, alloc: int, with_fc: boo
     if d is not None:
         assert POL.min_replicas <= d.params["vcpus"] <= POL.max_replicas
         assert d.params["vcpus"] != alloc
+
+
+def test_the_served_higher_bound_holds_back_a_scale_down() -> None:
+    # The 80 % bound says one vCPU would do; the 90 % bound says 3 vCPUs' worth may come back.
+    memory: Memory = {}
+    for i in range(30):
+        at = T0 + timedelta(minutes=i)
+        fc = forecast([5.0] * 15, [12.0] * 15, at)
+        d, memory = evaluate(features(last=5, alloc=4, at=at), fc, memory, POL, None, [70.0] * 15)
+        if d is not None:
+            break
+    # 70 % of 4 vCPUs = 2.8 vCPUs at the 70 % target -> 4: nothing to remove.
+    assert d is None

@@ -157,3 +157,18 @@ def test_vertical_decision_is_a_vcpu_resize() -> None:
     assert d is not None and d.vertical
     ev = to_event(d)
     assert ev.action is ActionKind.SCALE_VCPU and ev.params["vcpus"] == d.desired > 2
+
+
+def test_scale_down_respects_the_higher_bound_when_one_is_given() -> None:
+    # The 80 % bound says 4 replicas would do; the bound for scale-downs says 9 units may come.
+    f = ForecastView((2.0,) * 30, (2.5,) * 30, 60.0, 0.8, "t", upper_down=(9.0,) * 30, level_down=0.95)
+    state = GroupState()
+    downs = []
+    for t in range(0, 3600, 60):
+        out = decide_group("g", Observation(float(t), 2.0, 14), f, state, POL)
+        state = out.state
+        if out.decision is not None:
+            downs.append(out.decision)
+            break
+    assert downs and downs[0].desired == 13  # ceil(9 / 0.7), not ceil(2.5 / 0.7)
+    assert "at 95%" in downs[0].explanation
