@@ -97,6 +97,7 @@ class _Watch:
         self.done: set[str] = set()
         self.features = 0
         self.end = 0.0
+        self.cpu_s = 0.0  # this process (worker thread, its consumer thread, the watcher)
 
     def lags(self) -> list[float]:
         return [t - self.produced[m] for t, m in self.pending if m in self.produced]
@@ -189,8 +190,10 @@ def main() -> None:
                                return_when=asyncio.FIRST_COMPLETED)
             if watcher.done():
                 watcher.result()  # raises why it stopped
+            cpu_at = time.process_time()
             watch.produced.update(await _produce_in_child(prefix, vms, per_vm))
             await watcher
+            watch.cpu_s = time.process_time() - cpu_at
             raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, total, 300)
             return watch.end - min(watch.produced.values()), raw_s
 
@@ -200,6 +203,7 @@ def main() -> None:
     from bench._common import write_results
 
     lags = watch.lags()
+    load = os.getloadavg()[0]
     rate = total / pipeline_s
     raw_rate = total / raw_s
     figures = {
@@ -207,6 +211,11 @@ def main() -> None:
         "samples_per_s": round(rate, 1), "raw_consume_samples_per_s": round(raw_rate, 1),
         "ratio_to_raw_consume": round(rate / raw_rate, 3),
         "features_out": watch.features,
+        # The machine is shared: the CPU the worker's process spent, and the load around it,
+        # tell a slow run on a busy machine from a slow pipeline.
+        "process_cpu_s": round(watch.cpu_s, 2),
+        "samples_per_cpu_s": round(total / watch.cpu_s, 1) if watch.cpu_s else None,
+        "load_avg_1m": round(load, 2), "cpus": os.cpu_count(),
         "feature_emit_every_s": rt.feature_emit_every_s,
         "p50_lag_s": round(statistics.median(lags), 3) if lags else None,
         "p99_lag_s": round(_percentile(lags, 0.99), 3) if lags else None,
@@ -215,7 +224,9 @@ def main() -> None:
     path = write_results("stream_throughput", figures)
     print(f"stream_throughput: {rate:,.0f} samples/s through the feature agents "
           f"({rate / raw_rate:.2f}x a bare consumer at {raw_rate:,.0f}/s), p99 lag "
-          f"{figures['p99_lag_s']} s, {watch.features} features out; {total} samples, {vms} VMs "
+          f"{figures['p99_lag_s']} s, {watch.features} features out, "
+          f"{figures['samples_per_cpu_s']} samples per CPU-second, load {load:.1f}; "
+          f"{total} samples, {vms} VMs "
           f"-> {Path(path).name}")
 
 

@@ -25,8 +25,14 @@ app = faust.App(
     consumer_auto_offset_reset=settings.consumer_offset_reset,
     # Tansu has no idempotent producer: at-least-once plus idempotent effects (DESIGN §3).
     processing_guarantee="at_least_once",
-    broker_commit_every=100,
+    # Agents take batches and ack them together; a commit (which first flushes the producer)
+    # per 100 acks would stall the fetch loop several times per batch.
+    broker_commit_every=10_000,
     broker_commit_interval=1.0,
+    # Features and changelog writes leave in batches: without linger each send was its own
+    # produce request of a few KB, and the producer, not the agents, bounded throughput.
+    producer_linger=0.01,
+    producer_max_batch_size=524_288,
     table_cleanup_interval=60.0,
     # A dead member is noticed within seconds, so a restarted worker resumes quickly.
     broker_session_timeout=10.0,

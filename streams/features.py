@@ -15,22 +15,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from novacron.streams import runtime
+from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
 from novacron.streams.deadletter import decode_or_dead_letter
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import add_samples, due, features_of, mark_emitted
 
 from novacron import topics as registry
-from novacron.events import FeatureVector, MetricSample
+from novacron.events import FeatureVector, MetricSample, utcnow
 
 windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_partitions,
                     schema=JSON_SCHEMA)
 
 # A batch closes when full or BATCH_WITHIN_S after it opened, whichever comes first: at
-# 20k samples/s that is ~0.25 s of samples, adding at most that much to the lag.
+# 20k samples/s that is ~0.5 s of samples, adding at most that much to the lag.
 BATCH_MAX = 10_000
-BATCH_WITHIN_S = 0.25
+BATCH_WITHIN_S = 0.5
 
 
 @app.agent(metrics_raw)
@@ -48,11 +48,14 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     rt = runtime.current()
     # key -> (its samples in arrival order, the last event that carried one)
     touched: dict[str, tuple[list[MetricSample], Any]] = {}
+    live: dict[str, str | None] = {}  # VMs that reported (not backfill), for the healer
     for event in events:
         sample = await decode_or_dead_letter(MetricSample, registry.METRICS_RAW.name,
                                              event.key, event.value, "feature_agent")
         if sample is None:
             continue
+        if not sample.backfill:
+            live[sample.vm_id] = sample.host_id or live.get(sample.vm_id)
         key = f"{sample.vm_id}|{sample.metric.value}"
         entry = touched.get(key)
         if entry is None:
@@ -60,6 +63,7 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
         else:
             entry[0].append(sample)
             touched[key] = (entry[0], event)
+    liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
     out: list[FeatureVector] = []
     for key, (samples, event) in touched.items():
         window = add_samples(windows[key], samples, rt.history_points)

@@ -1,5 +1,5 @@
 """Heal agent: feed the Healer (lifecycle events on novacron.health, metric staleness from
-novacron.metrics.raw, outcomes on novacron.actions) and publish its decisions on
+the feature agent's metric arrivals, outcomes on novacron.actions) and publish its decisions on
 novacron.decisions, where the actuator agent executes them. Outcomes go to healing_events.
 
 libvirt lifecycle events are watched here too and published on novacron.health, so every
@@ -20,14 +20,16 @@ from novacron.actuators.fencing import LibvirtDestroyFencer
 from novacron.actuators.placement_state import inventory, reachable
 from novacron.healing import Healer, LifecycleEvent
 from novacron.store import healing_repo
-from novacron.streams import runtime
+from novacron.streams import liveness, runtime
 from novacron.streams.app import app, decisions_topic, health_topic
 from novacron.streams.heal_core import HealLoop, Step
 
 from novacron import topics as registry
 from novacron.events import utcnow
 
-heal_inputs = app.topic(registry.HEALTH.name, registry.METRICS_RAW.name, registry.ACTIONS.name,
+# Metric liveness does not come through here: the feature agent, which decodes every sample
+# anyway, hands the arrivals over (streams.liveness) and the heartbeat timer feeds them in.
+heal_inputs = app.topic(registry.HEALTH.name, registry.ACTIONS.name,
                         value_serializer="raw", key_serializer="raw")
 
 _loop: HealLoop | None = None
@@ -64,10 +66,20 @@ async def _publish(step: Step) -> None:
     await asyncio.to_thread(_store, step)
 
 
+def _metrics_seen(loop: HealLoop) -> Step:
+    step = Step()
+    for at, vms in liveness.drain():
+        step.extend(loop.seen(vms, at))
+    return step
+
+
 @app.agent(heal_inputs)
 async def heal_agent(stream: Any) -> None:
-    async for batch in stream.take(10_000, within=0.25):
+    async for batch in stream.take(500, within=0.2):
         loop = await asyncio.to_thread(_heal_loop)
+        # Arrivals noted so far first, so a VM that just reported is watched when its
+        # lifecycle event is judged.
+        await _publish(await asyncio.to_thread(_metrics_seen, loop))
         await _publish(await asyncio.to_thread(loop.ingest, batch))
 
 
@@ -76,6 +88,7 @@ async def heal_heartbeat() -> None:
     """Lifecycle events out to the topic; the controller's host heartbeats and a re-judgement
     (timeouts, staleness) in."""
     loop = await asyncio.to_thread(_heal_loop)
+    await _publish(await asyncio.to_thread(_metrics_seen, loop))
     while True:
         try:
             ev = _lifecycle.get_nowait()

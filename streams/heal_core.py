@@ -175,6 +175,16 @@ class HealLoop:
             step.records[:0] = records
             return step
 
+    def seen(self, vms: Iterable[tuple[str, str | None]], arrived: datetime) -> Step:
+        """Live metric samples of these (vm id, host id) arrived at ``arrived`` (what
+        :meth:`ingest` does with a live sample, for samples decoded elsewhere)."""
+        obs: list[Observation] = []
+        with self._lock:
+            for vm_id, host_id in vms:
+                obs.extend(self._watch(vm_id, host_id, arrived))
+                obs.append(MetricSeen(vm_id, arrived))
+            return self._step(self.healer.observe_all(obs) if obs else [])
+
     def heartbeat(self, alive_hosts: Iterable[str], now: datetime) -> Step:
         """The controller reached these hosts at ``now``; also the periodic re-judgement."""
         obs: list[Observation] = [HostHeartbeat(h, CONTROLLER, now) for h in alive_hosts]

@@ -45,3 +45,16 @@ def test_a_sample_without_host_does_not_hide_a_later_one_with_it() -> None:
     hl.register([("host-1", {}, 8, [])], NOW)
     hl.ingest([metric("vm-9", host=None), metric("vm-9")])
     assert hl.healer.model.vms["vm-9"].last_metric == NOW
+
+
+def test_arrivals_handed_over_by_the_feature_agent_count_as_liveness() -> None:
+    from novacron.streams import liveness
+
+    hl = loop()
+    liveness.note(NOW, [("vm-1", "host-1"), ("vm-2", None)])
+    liveness.note(NOW, [])
+    [(at, vms)] = liveness.drain()
+    hl.seen(vms, at)
+    assert liveness.drain() == []
+    assert hl.healer.model.vms["vm-1"].last_metric == NOW
+    assert hl.healer.model.vms["vm-2"].last_metric == NOW  # its host is known from the inventory
