@@ -21,19 +21,23 @@ units = st.floats(min_value=0, max_value=500, allow_nan=False, allow_infinity=Fa
     demand=units,
     path=st.lists(st.tuples(units, units), min_size=1, max_size=40),
     with_forecast=st.booleans(),
+    extra_down=st.none() | units,
     last_up=st.none() | st.floats(0, 5000),
     last_down=st.none() | st.floats(0, 5000),
     low_since=st.none() | st.floats(0, 5000),
 )
 def test_no_decision_breaks_min_max(
     profile: str, lo: int, span: int, ready: int, pending: int, demand: float,
-    path: list[tuple[float, float]], with_forecast: bool, last_up: float | None,
+    path: list[tuple[float, float]], with_forecast: bool, extra_down: float | None,
+    last_up: float | None,
     last_down: float | None, low_since: float | None,
 ) -> None:  # fmt: skip
     pol = ScalingPolicy.from_profile(profile, min_replicas=lo, max_replicas=lo + span)
     point = tuple(p for p, _ in path)
     upper = tuple(p + w for p, w in path)
-    view = ForecastView(point, upper, 60.0) if with_forecast else None
+    # Sometimes a higher bound for scale-downs, as the simulator and the live agent may give.
+    down = None if extra_down is None else tuple(u + extra_down for u in upper)
+    view = ForecastView(point, upper, 60.0, upper_down=down, level_down=0.9) if with_forecast else None
     state = GroupState(last_up, last_down, low_since)
     out = decide_group("g", Observation(5000.0, demand, ready, pending), view, state, pol)
     d = out.decision
@@ -45,5 +49,6 @@ def test_no_decision_breaks_min_max(
             # never into predicted load: over the boot time plus the scale-down delay (or the
             # horizon) the bound, and measured demand, stay at the target or under
             window = max(pol.horizon_s, pol.lead_time_s + pol.scale_down_delay_s)
-            bound = max(demand, max(upper[: view.steps(window)]) if view else demand)
+            kept = down or upper
+            bound = max(demand, max(kept[: view.steps(window)]) if view else demand)
             assert d.desired >= min(d.current, bound / pol.target - 1e-6)
