@@ -255,8 +255,12 @@ def summary(bench: Bench, faults: list[Fault], vms: int) -> dict[str, object]:
     def secs(f: Fault, end: datetime | None) -> float | None:
         return None if end is None else (end - f.at).total_seconds()
 
+    # A host that dies empty leaves nothing to recover: counted as injected, not as a
+    # (zero-second) recovery.
+    real = [f for f in faults if f.vms]
+
     def figures(kind: str, what: str) -> list[float]:
-        return [s for f in faults if f.kind == kind
+        return [s for f in real if f.kind == kind
                 if (s := secs(f, f.detected if what == "detect" else f.recovered)) is not None]
 
     span_s = (bench.clock.now() - bench.started).total_seconds()
@@ -267,8 +271,9 @@ def summary(bench: Bench, faults: list[Fault], vms: int) -> dict[str, object]:
         "vm_hang_detect_p95_s": p95(figures("vm_pause", "detect")),
         "vm_hang_recovery_p95_s": p95(figures("vm_pause", "recover")),
         "host_failure_recovery_p95_s": p95(figures("host_down", "recover")),
+        "faults_with_nothing_to_recover": len(faults) - len(real),
         "autonomous_recovery_pct": round(
-            100.0 * sum(1 for f in faults if f.recovered is not None) / max(1, len(faults)), 2),
+            100.0 * sum(1 for f in real if f.recovered is not None) / max(1, len(real)), 2),
         # Over the run's own (fast-forwarded) time, about six quiet minutes per fault: far
         # denser in faults than a month, so a harsh reading, not the month's figure.
         "availability_pct": availability_pct(faults, vms, span_s),

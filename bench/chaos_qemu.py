@@ -7,8 +7,9 @@ libvirtd), checked on libvirt.
 
 Each host is a private session libvirtd (actuators.qemu_session). The same harness as
 bench.chaos_libvirt: one clock, crashes in real time, threshold faults (15 s paused, 15 s host
-silence) fast-forwarded. A dead host is declared, as in chaos_libvirt: its heartbeats and
-events stop, its guests keep running until the fencer destroys them. Guests are diskless
+silence) fast-forwarded, 15 quiet minutes between faults. A dead host is declared, as in
+chaos_libvirt: its heartbeats and events stop, its guests keep running until the fencer
+destroys them. Guests are diskless
 (SeaBIOS looking for a boot device): a real QEMU process, not a booted OS, so "recovered"
 means running again as a new QEMU process, not that an application inside answers.
 
@@ -35,7 +36,11 @@ class QemuBench(Bench):
     def __init__(self, daemons: dict[str, SessionDaemon], fleet: Fleet, seed: int) -> None:
         self.daemons = daemons
         self.pids_at_fault: dict[str, int | None] = {}
-        super().__init__(fleet, seed)
+        # Fifteen quiet minutes between faults (chaos_libvirt: six): with three guests each
+        # is hit about every 45 min, so the restart cap (3 boots per VM per hour) is not what
+        # is measured; at six minutes the 4th boot of one guest within the hour made it
+        # needs-operator, as the cap is meant to.
+        super().__init__(fleet, seed, quiet_rounds=90)
 
     def pid(self, vm: str) -> int | None:
         hosts = self.running().get(vm, [])
