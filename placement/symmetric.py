@@ -80,6 +80,8 @@ class DeclaredAntiAffinity:
         for key in keys:
             if not key[0].matches(labels):
                 continue
-            hit = (self.counts[key] > 0)[self.domain_of[key[1]]]
+            arr = self.counts[key]
+            # Host-keyed counts are already per host: skip the gather (the common case).
+            hit = arr > 0 if key[1] == TopologyKey.HOST else (arr > 0)[self.domain_of[key[1]]]
             out = hit if out is None else out | hit
         return out
