@@ -7,6 +7,7 @@ import hashlib
 import time
 from threading import Lock
 
+import anyio
 from fastapi import HTTPException, Request, WebSocket
 from novacron.api.config import get_api_settings
 from novacron.api.tokens import RANK, Principal, parse_token, verify_secret
@@ -31,18 +32,26 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def _cached(raw: str) -> tuple[str, Principal | None]:
+    key = hashlib.sha256(raw.encode()).hexdigest()
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[1] > time.monotonic():
+        return key, hit[0]
+    return key, None
+
+
 def authenticate(raw: str | None) -> Principal | None:
+    """The token's principal, or None. May query the database: call it off the event loop."""
     if not raw:
         return None
     parsed = parse_token(raw)
     if parsed is None:
         return None
-    key = hashlib.sha256(raw.encode()).hexdigest()
+    key, hit = _cached(raw)
+    if hit is not None:
+        return hit
     now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[1] > now:
-        return hit[0]
     token_id, secret = parsed
     with session_factory(get_settings().database_url)() as s:
         row = token_store.find_token(s, token_id)
@@ -71,12 +80,15 @@ class Require:
             raise ValueError(f"unknown role {role!r}")
         self.role = role
 
-    def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: Request) -> Principal:
+        # Async, so a token already verified costs no trip to the thread pool; only a cache
+        # miss (a database read) leaves the event loop.
         raw = bearer(request.headers.get("authorization"))
         parsed = parse_token(raw) if raw else None
-        if parsed is not None:
+        principal: Principal | None = None
+        if raw is not None and parsed is not None:
             request.state.claimed_token = parsed[0]  # the public id only, for the audit log
-        principal = authenticate(raw)
+            principal = _cached(raw)[1] or await anyio.to_thread.run_sync(authenticate, raw)
         if principal is None:
             raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer ncr_...)",
                                 headers={"WWW-Authenticate": "Bearer"})

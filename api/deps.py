@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Annotated
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends
+from novacron.api import fleet_cache
 from novacron.store.db import session_factory
 from sqlalchemy.orm import Session
 
@@ -17,7 +21,7 @@ from novacron.settings import get_settings
 # here, on the event loop. Waiting in a worker thread instead would take the threads that the
 # session holders need to finish: a deadlock under load. The pool keeps a few connections
 # spare for token checks and the audit log.
-MAX_SESSIONS = 10
+MAX_SESSIONS = 12
 _slots: asyncio.Semaphore | None = None
 
 
@@ -28,34 +32,104 @@ def _semaphore() -> asyncio.Semaphore:
     return _slots
 
 
+def _finish(session: Session, ok: bool) -> None:
+    """Commit (or roll back) and close in one trip to the thread pool, not two."""
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
 async def db() -> AsyncIterator[Session]:
     """A session whose transaction commits when the route returns normally."""
     async with _semaphore():
         session = session_factory(get_settings().database_url)()
         try:
             yield session
-            await anyio.to_thread.run_sync(session.commit)
         except BaseException:
-            await anyio.to_thread.run_sync(session.rollback)
+            await anyio.to_thread.run_sync(_finish, session, False)
             raise
-        finally:
-            await anyio.to_thread.run_sync(session.close)
+        await anyio.to_thread.run_sync(_finish, session, True)
 
 
 DB = Annotated[Session, Depends(db)]
 
+T = TypeVar("T")
 
-_placing: asyncio.Lock | None = None
+# Placements in this process run on one thread of their own, never waiting for the shared
+# thread pool or for a database slot that reads hold. That thread takes every placement queued
+# so far and runs them as one batch: one transaction, one placement lock, one fleet check, one
+# commit (the lock is a PostgreSQL advisory lock held to the commit, and a commit waits for the
+# disk: per placement they would cap the fleet at a few dozen placements a second). Each
+# placement runs in a savepoint, so one refused request (409, 422) undoes only its own writes.
+MAX_BATCH = 32
+_queue: queue.SimpleQueue[tuple[Callable[[Session], Any], Future[Any]]] = queue.SimpleQueue()
+_placer: threading.Thread | None = None
+_placer_lock = threading.Lock()
 
 
-async def placement_gate() -> AsyncIterator[None]:
-    """One placement per process at a time, taken *before* a session: placements serialise on
-    a database lock anyway, and queued ones must not hold the sessions reads need."""
-    global _placing
-    if _placing is None:
-        _placing = asyncio.Lock()
-    async with _placing:
-        yield
+def _alone(fn: Callable[[Session], Any], fut: Future[Any]) -> None:
+    try:
+        with session_factory(get_settings().database_url).begin() as session:
+            result = fn(session)
+    except BaseException as exc:  # handed to the request that asked, which re-raises it
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)
 
 
-PlacementGate = Annotated[None, Depends(placement_gate)]
+def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+    outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+    try:
+        with session_factory(get_settings().database_url).begin() as session:
+            for fn, fut in batch:
+                savepoint = session.begin_nested()
+                try:
+                    result = fn(session)
+                except Exception as exc:
+                    savepoint.rollback()
+                    fleet_cache.distrust(session)
+                    outcomes.append((fut, None, exc))
+                else:
+                    savepoint.commit()
+                    outcomes.append((fut, result, None))
+    except Exception:
+        # The batch did not commit: run each placement on its own so each gets its own answer.
+        for fn, fut in batch:
+            _alone(fn, fut)
+        return
+    for fut, result, error in outcomes:
+        if error is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(error)
+
+
+def _place_forever() -> None:
+    while True:
+        batch = [_queue.get()]
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(_queue.get_nowait())
+            except queue.Empty:
+                break
+        if len(batch) == 1:
+            _alone(*batch[0])
+        else:
+            _batch(batch)
+
+
+async def placement(fn: Callable[[Session], T]) -> T:
+    """Run ``fn(session)`` on this process's placement thread and commit (roll back its own
+    writes if it raises). ``fn`` may share its transaction with other placements."""
+    global _placer
+    with _placer_lock:
+        if _placer is None or not _placer.is_alive():
+            _placer = threading.Thread(target=_place_forever, name="placement", daemon=True)
+            _placer.start()
+    fut: Future[T] = Future()
+    _queue.put((fn, fut))
+    return await asyncio.wrap_future(fut)

@@ -48,9 +48,15 @@ def current(session: Session) -> Snapshot:
     """The fleet as this transaction sees it. Call with the placement lock held: the snapshot
     is shared, and that lock is what serialises its users across threads and processes."""
     global _snapshot
-    now = fleet.fingerprint(session)
+    txn = session.get_transaction()
     with _lock:
         snap = _snapshot
+    if snap is not None and txn is not None and session.info.get("fleet_checked") is txn:
+        # Checked earlier in this transaction, under the lock, and kept current since.
+        stats["hits"] += 1
+        return snap
+    session.info["fleet_checked"] = txn
+    now = fleet.fingerprint(session)
     if snap is not None and snap.print.hosts == now.hosts:
         changed = now.changed_hosts(snap.print)
         if not changed:
@@ -68,15 +74,20 @@ def current(session: Session) -> Snapshot:
     return snap
 
 
-def vm_added(session: Session, snap: Snapshot, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
-             labels: dict[str, str]) -> None:
+def vm_added(snap: Snapshot, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
+             labels: dict[str, str], row_hash: int) -> None:
     """Record in ``snap`` the VM row this transaction just inserted (as stored: whole vCPUs)."""
     idx = snap.state.index.get(host_id)
     if idx is None:  # cannot happen under the lock; rebuild next time rather than guess
         invalidate()
         return
     snap.state.place(placing.vm_spec(vm_id, vcpus, memory_mib, labels), idx)
-    fleet.note_new_vm(snap.print, session, vm_id, host_id)
+    fleet.note_new_vm(snap.print, host_id, row_hash)
+
+
+def distrust(session: Session) -> None:
+    """After rolling back part of this transaction: check the fingerprint again next time."""
+    session.info.pop("fleet_checked", None)
 
 
 def invalidate() -> None:

@@ -4,9 +4,9 @@ record the explained decision, then act as the autonomy mode and the pause switc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from fastapi import HTTPException
 from novacron.api import fleet_cache, placing
@@ -16,6 +16,8 @@ from novacron.api.tokens import Principal
 from novacron.placement.types import DecisionStatus
 from novacron.store import control, fleet, models
 from sqlalchemy.orm import Session
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,8 +36,9 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
           start: bool = True) -> Outcome:
     vm_id = body.vm.vm_id or f"vm-{uuid.uuid4().hex[:12]}"
     # Read before the placement lock, which is held only for the capacity check and the insert.
-    mode = policy_set(session).effective(dict(body.vm.labels), tags).autonomy("place").value
-    paused = control.pause_state(session)
+    policies = _once_per_transaction(session, "policy_set", policy_set)
+    mode = policies.effective(dict(body.vm.labels), tags).autonomy("place").value
+    paused = _once_per_transaction(session, "pause_state", control.pause_state)
     # A dry run takes the lock too: the cached fleet state is shared and not thread-safe.
     fleet.lock_placement(session)
     if not body.dry_run and fleet.vm(session, vm_id) is not None:
@@ -90,9 +93,23 @@ def _add_vm(session: Session, snap: fleet_cache.Snapshot, vm_id: str, host_id: s
     vm = request["vm"]
     vcpus, memory_mib = round(vm["vcpus"]), round(vm["memory_mib"])
     labels = {str(k): str(v) for k, v in (vm.get("labels") or {}).items()}
-    fleet.add_vm(session, vm_id, host_id, vcpus, memory_mib, labels, request.get("tags") or [],
-                 "running" if request.get("start", True) else "stopped")
-    fleet_cache.vm_added(session, snap, vm_id, host_id, vcpus, memory_mib, labels)
+    row_hash = fleet.add_placed_vm(session, vm_id, host_id, vcpus, memory_mib, labels,
+                                   request.get("tags") or [],
+                                   "running" if request.get("start", True) else "stopped")
+    if row_hash is None:  # checked under the lock: only a writer that skips the lock gets here
+        raise HTTPException(409, f"VM {vm_id} already exists")
+    fleet_cache.vm_added(snap, vm_id, host_id, vcpus, memory_mib, labels, row_hash)
+
+
+def _once_per_transaction(session: Session, key: str, read: Callable[[Session], T]) -> T:
+    """Placements batched in one transaction (api.deps.placement) read these once."""
+    txn = session.get_transaction()
+    hit = session.info.get(key)
+    if hit is not None and hit[0] is txn:
+        return cast(T, hit[1])
+    value = read(session)
+    session.info[key] = (txn, value)
+    return value
 
 
 def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> None:

@@ -178,7 +178,3 @@ class PolicyYaml(Strict):
 class DryRunIn(Strict):
     vm_ids: Annotated[list[Identifier], Field(max_length=10_000)] | None = Field(
         default=None, description="limit the plan to these VMs; omit for every VM")
-
-
-class ErrorOut(BaseModel):
-    detail: Any

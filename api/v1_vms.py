@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from novacron.api import views
 from novacron.api.auth import AUTH_RESPONSES, operator, viewer
-from novacron.api.deps import DB, PlacementGate
+from novacron.api.deps import DB, placement
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, PlacementIn, VMCreate, VMOut, VMSpecIn
 from novacron.api.tokens import Principal
 from novacron.store import control, fleet
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/vms", tags=["v1 VMs"], responses={**AUTH_RESPONSES})
 VmId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -19,14 +20,14 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such VM"}
 PAUSED: dict[int | str, dict[str, Any]] = {409: {"description": "Conflict: paused, exists, or no room"}}
 
 
-def _get(session: DB, vm_id: str) -> dict[str, Any]:
+def _get(session: Session, vm_id: str) -> dict[str, Any]:
     row = fleet.vm(session, vm_id)
     if row is None:
         raise HTTPException(404, f"no VM {vm_id}")
     return views.vm(row)
 
 
-def _not_paused(session: DB) -> None:
+def _not_paused(session: Session) -> None:
     p = control.pause_state(session)
     if p["paused"]:
         raise HTTPException(409, f"the fleet is paused by {p['updated_by']} ({p['reason']}); "
@@ -42,19 +43,22 @@ def list_vms(session: DB, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 
 
 @router.post("", response_model=VMOut, status_code=201, responses={**PAUSED})
-def create_vm(_gate: PlacementGate, session: DB, body: VMCreate,
-              who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+async def create_vm(body: VMCreate, who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
     """Place the VM (the v2 engine picks the host) and record it; 409 when nothing fits."""
-    _not_paused(session)
-    req = PlacementIn(vm=VMSpecIn(vm_id=body.vm_id, vcpus=body.vcpus, memory_mib=body.memory_mib,
-                                  labels=body.labels))
-    out = place(session, req, who, tags=body.tags, start=body.start)
-    assert out.row is not None
-    if not out.applied:
-        raise HTTPException(409, {"message": f"VM not created: {out.row.status}",
-                                  "decision_id": str(out.row.decision_id),
-                                  "explanation": out.row.explanation})
-    return _get(session, out.row.vm_id)
+
+    def run(session: Session) -> dict[str, Any]:
+        _not_paused(session)
+        req = PlacementIn(vm=VMSpecIn(vm_id=body.vm_id, vcpus=body.vcpus, memory_mib=body.memory_mib,
+                                      labels=body.labels))
+        out = place(session, req, who, tags=body.tags, start=body.start)
+        assert out.row is not None
+        if not out.applied:
+            raise HTTPException(409, {"message": f"VM not created: {out.row.status}",
+                                      "decision_id": str(out.row.decision_id),
+                                      "explanation": out.row.explanation})
+        return _get(session, out.row.vm_id)
+
+    return await placement(run)
 
 
 @router.get("/{vm_id}", response_model=VMOut, responses={**NOT_FOUND}, dependencies=[Depends(viewer)])

@@ -8,27 +8,32 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from novacron.api import views
 from novacron.api.auth import AUTH_RESPONSES, operator, viewer
-from novacron.api.deps import DB, PlacementGate
+from novacron.api.deps import DB, placement
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, DecisionOut, PlacementIn
 from novacron.api.tokens import Principal
 from novacron.store import fleet
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v2/placements", tags=["v2 placement"], responses={**AUTH_RESPONSES})
 
 
 @router.post("", response_model=DecisionOut,
              responses={409: {"description": "A VM with this id exists"}})
-def request_placement(_gate: PlacementGate, session: DB, body: PlacementIn,
-                      who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
+async def request_placement(body: PlacementIn,
+                            who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
     """Decide where the VM goes, with the score breakdown and the alternatives that lost.
     ``placed`` creates the VM; ``awaiting-approval`` parks it for an operator (paused fleet or
     autonomy ``approve``); ``pending`` explains why nothing fits. ``dry_run`` records nothing."""
-    out = place(session, body, who)
-    if out.preview is not None:
-        return out.preview
-    assert out.row is not None
-    return views.placement(out.row, out.applied)
+
+    def run(session: Session) -> dict[str, Any]:
+        out = place(session, body, who)
+        if out.preview is not None:
+            return out.preview
+        assert out.row is not None
+        return views.placement(out.row, out.applied)
+
+    return await placement(run)
 
 
 @router.get("", response_model=list[DecisionOut], dependencies=[Depends(viewer)])

@@ -19,9 +19,12 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
+import psutil
 from novacron.api.admin import create_token
 from novacron.store import models, repository
 from novacron.store.db import migrate, session_factory
@@ -35,6 +38,22 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _server_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the server and its worker processes so far."""
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def seed(run: str, hosts: int, vms: int) -> str:
@@ -57,54 +76,60 @@ def cleanup(run: str) -> None:
         s.execute(delete(models.Host).where(models.Host.host_id.startswith(f"bench-{run}-")))
 
 
-async def client_loop(c: httpx.AsyncClient, run: str, until: float, reads: list[float],
-                      places: list[float], errors: list[int], counts: list[int], place_share: float) -> None:
+async def client_loop(c: aiohttp.ClientSession, base: str, run: str, until: float, think_s: float,
+                      reads: list[float], places: list[float], errors: list[int], counts: list[int],
+                      place_share: float) -> None:
     rng = random.Random()
+    await asyncio.sleep(rng.uniform(0, think_s))  # clients start spread out, not in one burst
     while time.perf_counter() < until:
         t0 = time.perf_counter()
-        if rng.random() < place_share:
-            body = {"vm": {"vm_id": f"bench-{run}-p{uuid.uuid4().hex[:12]}", "vcpus": 1, "memory_mib": 512,
-                           "labels": {"app": f"a{rng.randrange(20)}", "benchrun": run}},
-                    "host_affinity": [{"label": "benchrun", "values": [run]}]}
-            try:
-                r = await c.post("/v2/placements", json=body)
-            except httpx.HTTPError:  # a dropped connection counts as a server error
-                errors.append(0)
-                continue
-            places.append((time.perf_counter() - t0) * 1000)
-        else:
-            path = "/v1/vms?limit=50" if rng.random() < 0.5 else "/v2/placements?limit=20"
-            try:
-                r = await c.get(path)
-            except httpx.HTTPError:
-                errors.append(0)
-                continue
-            reads.append((time.perf_counter() - t0) * 1000)
+        placing = rng.random() < place_share
+        try:
+            if placing:
+                labels = {"app": f"a{rng.randrange(20)}", "benchrun": run}
+                body = {"vm": {"vm_id": f"bench-{run}-p{uuid.uuid4().hex[:12]}", "vcpus": 1,
+                               "memory_mib": 512, "labels": labels},
+                        "host_affinity": [{"label": "benchrun", "values": [run]}]}
+                async with c.post(f"{base}/v2/placements", json=body) as r:
+                    await r.read()
+                    status = r.status
+            else:
+                path = "/v1/vms?limit=50" if rng.random() < 0.5 else "/v2/placements?limit=20"
+                async with c.get(f"{base}{path}") as r:
+                    await r.read()
+                    status = r.status
+        except (TimeoutError, aiohttp.ClientError):  # a dropped connection is a server error
+            errors.append(0)
+            continue
+        (places if placing else reads).append((time.perf_counter() - t0) * 1000)
         counts[0] += 1
-        if r.status_code >= 500:
-            errors.append(r.status_code)
-        elif r.status_code >= 400:
+        if status >= 500:
+            errors.append(status)
+        elif status >= 400:
             counts[1] += 1
+        if think_s > 0:
+            await asyncio.sleep(rng.expovariate(1 / think_s))
 
 
-async def drive(base: str, token: str, run: str, clients: int, seconds: float,
-                place_share: float) -> dict[str, float]:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+async def drive(base: str, token: str, run: str, clients: int, seconds: float, think_s: float,
+                place_share: float) -> dict[str, Any]:
     reads: list[float] = []
     places: list[float] = []
     errors: list[int] = []
     counts = [0, 0]
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                 limits=limits, timeout=60) as c:
+    conn = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=conn, headers={"Authorization": f"Bearer {token}"},
+                                     timeout=aiohttp.ClientTimeout(total=60)) as c:
         for _ in range(8):  # warm each worker's token cache
-            await c.get("/v1/vms?limit=1")
+            async with c.get(f"{base}/v1/vms?limit=1") as r:
+                await r.read()
         t0 = time.perf_counter()
         until = t0 + seconds
-        await asyncio.gather(*(client_loop(c, run, until, reads, places, errors, counts, place_share)
-                               for _ in range(clients)))
+        await asyncio.gather(*(client_loop(c, base, run, until, think_s, reads, places, errors, counts,
+                                           place_share) for _ in range(clients)))
         wall = time.perf_counter() - t0
     return {
-        "clients": clients, "seconds": round(wall, 1),
+        "clients": clients, "think_ms": round(think_s * 1000), "seconds": round(wall, 1),
         "p50_ms_reads": round(float(np.percentile(reads, 50)), 1),
         "p99_ms_reads": round(float(np.percentile(reads, 99)), 1),
         "p50_ms_placement": round(float(np.percentile(places, 50)), 1) if places else 0.0,
@@ -123,6 +148,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--place-share", type=float, default=0.2)
+    ap.add_argument("--think-ms", type=float, default=1000.0,
+                    help="mean pause between a client's requests (exponential); 0: closed loop")
     args = ap.parse_args()
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     run = uuid.uuid4().hex[:6]
@@ -145,7 +172,16 @@ def main() -> None:
             if time.time() > deadline or server.poll() is not None:
                 raise SystemExit("the API did not start")
             time.sleep(0.2)
-        figures = asyncio.run(drive(base, token, run, args.clients, seconds, args.place_share))
+        cpu0, load0 = _server_cpu_s(server.pid), os.getloadavg()[0]
+        figures = asyncio.run(drive(base, token, run, args.clients, seconds, args.think_ms / 1000,
+                                    args.place_share))
+        cpu = _server_cpu_s(server.pid) - cpu0
+        served = figures["reads"] + figures["placements"]
+        # What a request costs the server, and how busy the machine was: on a shared 2-core
+        # box the latencies depend on both.
+        figures["server_cpu_ms_per_request"] = round(cpu * 1000 / max(served, 1), 2)
+        figures["server_cpu_cores_used"] = round(cpu / figures["seconds"], 2)
+        figures["loadavg_1m_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its worker processes
         try:

@@ -15,7 +15,10 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 @lru_cache(maxsize=8)
 def engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # Per process: the API's request sessions (api.deps.MAX_SESSIONS), its placement thread,
+    # token look-ups and audit writes, with room to spare. Connections past pool_size are
+    # opened and closed per use, which under load cost more CPU than the requests themselves.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=10)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

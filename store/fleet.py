@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from novacron.store import models
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnClause
 
 from novacron.events import utcnow
 
@@ -22,7 +23,13 @@ PLACEMENT_LOCK = 0x4E4F5641  # "NOVA"
 
 
 def lock_placement(session: Session) -> None:
+    """Take the placement lock for the rest of this transaction (once: it is re-entrant, but
+    each extra call would still cost a round trip)."""
+    txn = session.get_transaction()
+    if txn is not None and session.info.get("placement_lock") is txn:
+        return
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PLACEMENT_LOCK})
+    session.info["placement_lock"] = session.get_transaction()
 
 
 # -- what placement sees of the fleet ------------------------------------------------------
@@ -41,10 +48,10 @@ SELECT coalesce(host_id, ''), count(*), sum(hashtextextended(
          vm_id || '|' || coalesce(host_id, '') || '|' || state || '|' || vcpus || '|' ||
          memory_mib || '|' || labels::text, 0))
 FROM vms GROUP BY 1""")
-_VM_PRINT = text("""
-SELECT hashtextextended(vm_id || '|' || coalesce(host_id, '') || '|' || state || '|' || vcpus ||
-                        '|' || memory_mib || '|' || labels::text, 0)
-FROM vms WHERE vm_id = :vm_id""")
+# The same per-VM hash, returned by the INSERT itself (no extra round trip).
+_VM_HASH: ColumnClause[Any] = literal_column(
+    "hashtextextended(vms.vm_id || '|' || coalesce(vms.host_id, '') || '|' || vms.state || '|' || "
+    "vms.vcpus || '|' || vms.memory_mib || '|' || vms.labels::text, 0)")
 
 Print = tuple[int, int]  # rows, sum of their hashes
 
@@ -70,11 +77,10 @@ def fingerprint(session: Session) -> FleetPrint:
     return FleetPrint(hosts, by_host)
 
 
-def note_new_vm(fp: FleetPrint, session: Session, vm_id: str, host_id: str) -> None:
-    """Update ``fp`` for the row ``vm_id`` this transaction just inserted on ``host_id``."""
-    h = int(session.execute(_VM_PRINT, {"vm_id": vm_id}).scalar_one())
+def note_new_vm(fp: FleetPrint, host_id: str, row_hash: int) -> None:
+    """Update ``fp`` for a VM row inserted on ``host_id`` (``row_hash`` from add_placed_vm)."""
     n, total = fp.vms_by_host.get(host_id, (0, 0))
-    fp.vms_by_host[host_id] = (n + 1, total + h)
+    fp.vms_by_host[host_id] = (n + 1, total + row_hash)
 
 
 HostRow = tuple[str, int, int, dict[str, Any], str]  # host_id, vcpus, memory_mib, labels, state
@@ -137,6 +143,17 @@ def add_vm(session: Session, vm_id: str, host_id: str | None, vcpus: int, memory
         tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
     ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(models.VM.vm_id)
     return session.execute(stmt).first() is not None
+
+
+def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
+                  labels: dict[str, str], tags: Sequence[str], state: str) -> int | None:
+    """Insert a VM and return its fingerprint hash; None when the id is taken."""
+    stmt = pg_insert(models.VM).values(
+        vm_id=vm_id, host_id=host_id, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
+        tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
+    ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(_VM_HASH)
+    row = session.execute(stmt).first()
+    return None if row is None else int(row[0])
 
 
 def delete_vm(session: Session, vm_id: str) -> bool:
