@@ -33,6 +33,9 @@ app = faust.App(
     # produce request of a few KB, and the producer, not the agents, bounded throughput.
     producer_linger=0.01,
     producer_max_batch_size=524_288,
+    # While an agent processes a batch its stream takes nothing; a deep channel queue lets
+    # the fetcher keep filling it meanwhile (4,096 by default, under one batch).
+    stream_buffer_maxsize=32_768,
     table_cleanup_interval=60.0,
     # A dead member is noticed within seconds, so a restarted worker resumes quickly.
     broker_session_timeout=10.0,

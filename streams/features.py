@@ -19,7 +19,14 @@ from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
 from novacron.streams.deadletter import decode_or_dead_letter
 from novacron.streams.tsdb import TSDBWriter, feature_line
-from novacron.streams.windows import add_samples, due, features_of, mark_emitted
+from novacron.streams.windows import (
+    add_samples,
+    due,
+    features_of,
+    from_stored,
+    mark_emitted,
+    to_stored,
+)
 
 from novacron import topics as registry
 from novacron.events import FeatureVector, MetricSample, utcnow
@@ -66,7 +73,7 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
     out: list[FeatureVector] = []
     for key, (samples, event) in touched.items():
-        window = add_samples(windows[key], samples, rt.history_points)
+        window = add_samples(from_stored(windows[key]), samples, rt.history_points)
         if due(window, rt.feature_emit_every_s):
             window = mark_emitted(window)
             fv = features_of(samples[-1], window, rt.feature_window_s)
@@ -75,5 +82,5 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
         # A table write goes to the changelog partition of the current event; outside
         # per-event iteration Faust needs to be told which event that is.
         stream._set_current_event(event)
-        windows[key] = window
+        windows[key] = to_stored(window)
     writer.submit([feature_line(fv) for fv in out])

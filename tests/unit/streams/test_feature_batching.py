@@ -67,3 +67,32 @@ def test_the_fast_line_is_influxdb_clients_line(value: float, spread: float, all
                        window_s=60, count=3, last=value, mean=value / 3, std=spread,
                        p95=value + spread, ewma=value * 0.7, allocated=alloc, host_id=host)
     assert feature_line(fv) == feature_point(fv).to_line_protocol()
+
+
+@given(arrivals, st.integers(1, 40))
+def test_the_stored_window_round_trips_exactly_through_json(
+    rows: list[tuple[int, float, float | None, str | None]], keep: int
+) -> None:
+    import json
+
+    from novacron.streams.windows import from_stored, to_stored
+
+    window = mark_emitted(add_samples({}, [sample(s, v, a, h) for s, v, a, h in rows], keep))
+    assert from_stored(json.loads(json.dumps(to_stored(window)))) == window
+
+
+def test_windows_stored_as_lists_by_older_workers_still_load() -> None:
+    from novacron.streams.windows import from_stored
+
+    old = {"t": [1.0, 2.0], "v": [3.0, 4.0], "alloc": 2, "host": None}
+    assert from_stored(old) == old and from_stored({}) == {}
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=50))
+def test_the_step_is_the_upper_median_of_the_positive_spacings(seconds: list[int]) -> None:
+    import itertools
+
+    window = add_samples({}, [sample(s, 1.0) for s in seconds], keep=1000)
+    steps = [b - a for a, b in itertools.pairwise(window["t"]) if b > a]
+    expected = sorted(steps)[len(steps) // 2] if steps else 60.0
+    assert features_of(sample(seconds[-1], 1.0), window, 60.0).step_s == expected
