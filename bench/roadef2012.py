@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--instances", default=",".join(A_SET + B_SET))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="instances solved at once (one core each)")
+    ap.add_argument(
+        "--results-name", default="roadef2012", help="bench/results/<name>.json (split runs)"
+    )
     args = ap.parse_args()
     names = ["a1_1", "a1_4", "a2_1"] if args.quick else args.instances.split(",")
     limit = 10.0 if args.quick else args.seconds
@@ -253,7 +256,7 @@ def main() -> None:
             # Written after every instance: a long run stopped early still leaves its figures.
             figures["instances_done"] = sum(len(g) for g in gaps.values())
             figures["all_feasible_and_improved"] = all_ok
-            write_results("roadef2012", figures)
+            write_results(args.results_name, figures)
     ga = figures.get("mean_gap_to_winner_pct_a_set", float("nan"))
     gb = figures.get("mean_gap_to_winner_pct_b_set", float("nan"))
     print(
