@@ -155,7 +155,7 @@ def test_drift_extrapolates_a_line_exactly() -> None:
     np.testing.assert_allclose(fc.point, 3.0 + 0.5 * np.arange(50, 54))
 
 
-def _coverage_under_growing_noise(aci_rate: float) -> float:
+def _coverage_under_growing_noise(aci_rate: float, mode: str = "scale", margin: float = 0.0) -> float:
     step, hz, day = 600.0, 6, 144
     rng = np.random.default_rng(21)
     y = seasonal_series(day * 12, step, 0.0, seed=0)
@@ -169,6 +169,8 @@ def _coverage_under_growing_noise(aci_rate: float) -> float:
         calib_s=86_400,
         n_origins=24,
         aci_rate=aci_rate,
+        aci_mode=mode,
+        margin=margin,
     )
     ens.fit(y[: day * 4], step)
     hits = total = 0
@@ -181,9 +183,23 @@ def _coverage_under_growing_noise(aci_rate: float) -> float:
     return 100.0 * hits / total
 
 
-def test_adaptive_conformal_restores_coverage_under_drift() -> None:
-    plain = _coverage_under_growing_noise(0.0)
-    adaptive = _coverage_under_growing_noise(0.05)
+@pytest.mark.parametrize(("mode", "rate"), [("scale", 0.1), ("level", 0.05)])
+def test_adaptive_conformal_restores_coverage_under_drift(mode: str, rate: float) -> None:
+    plain = _coverage_under_growing_noise(0.0, mode)
+    adaptive = _coverage_under_growing_noise(rate, mode)
     assert adaptive > plain
     assert abs(adaptive - 80.0) < abs(plain - 80.0)
     assert abs(adaptive - 80.0) < 5.0
+
+
+def test_margin_moves_the_coverage_target() -> None:
+    # A margin of 0.2 at 80 % aims at missing 16 %, not 20 %: coverage 84 %.
+    aimed = _coverage_under_growing_noise(0.1, "scale", margin=0.2)
+    nominal = _coverage_under_growing_noise(0.1, "scale", margin=0.0)
+    assert aimed > nominal + 2.0
+    assert abs(aimed - 84.0) < 3.0
+
+
+def test_unknown_aci_mode_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="aci_mode"):
+        EnsembleForecaster((MemberSpec("seasonal_naive"),), aci_mode="sideways")
