@@ -7,7 +7,9 @@ and 1 h ahead, scored on their last day; 5-minute series 1 h and 6 h, on their l
 The global LSTM for each step is trained on the *development* series' pre-test history only
 and then applied to every series. Members are scored from inside the ensemble's run (same
 fits, same origins). Development and held-out series are reported separately; nothing is
-chosen by looking at held-out figures. Writes bench/results/forecast_accuracy.json.
+chosen by looking at held-out figures. Writes bench/results/forecast_accuracy.json. Tuning
+flags (``--split dev``, ``--aci``, ``--aci-mode``, ``--margin``, ...) print development
+figures only and write nothing.
 """
 
 from __future__ import annotations
@@ -167,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calib-days", type=float, default=None, help="override calibration span")
     ap.add_argument("--origins", type=int, default=None, help="override calibration origins")
     ap.add_argument("--aci", type=float, default=None, help="override the ACI rate")
+    ap.add_argument("--aci-mode", choices=("scale", "level"), default=None, help="override")
+    ap.add_argument(
+        "--margin", type=float, default=None, help="override the coverage margin (all levels)"
+    )
     ap.add_argument(
         "--oos", action="store_true", help="conformal on issued (out-of-sample) residuals"
     )
@@ -198,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings["aci_rate"] = args.aci
     if args.oos:
         settings["oos_residuals"] = True
+    if args.aci_mode:
+        settings["aci_mode"] = args.aci_mode
+    if args.margin is not None:
+        settings["margin"] = args.margin
     log(f"{len(series)} series ({'real' if data_dir else 'synthetic'}); skipped: {skipped}")
 
     lstms, figures = train_lstms(checked if not args.quick else series, args.quick)
