@@ -17,7 +17,7 @@ from typing import Any
 
 from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
-from novacron.streams.deadletter import decode_or_dead_letter
+from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
     add_samples,
@@ -29,7 +29,7 @@ from novacron.streams.windows import (
 )
 
 from novacron import topics as registry
-from novacron.events import FeatureVector, MetricSample, utcnow
+from novacron.events import FeatureVector, InvalidEvent, MetricSample, decode, utcnow
 
 windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_partitions,
                     schema=JSON_SCHEMA)
@@ -57,9 +57,11 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     touched: dict[str, tuple[list[MetricSample], Any]] = {}
     live: dict[str, str | None] = {}  # VMs that reported (not backfill), for the healer
     for event in events:
-        sample = await decode_or_dead_letter(MetricSample, registry.METRICS_RAW.name,
-                                             event.key, event.value, "feature_agent")
-        if sample is None:
+        try:  # no coroutine per sample: only a bad one awaits (its dead letter)
+            sample = decode(MetricSample, event.value)
+        except InvalidEvent as exc:
+            await send_dead_letter(registry.METRICS_RAW.name, event.key, event.value,
+                                   exc.reason, "feature_agent")
             continue
         if not sample.backfill:
             live[sample.vm_id] = sample.host_id or live.get(sample.vm_id)
