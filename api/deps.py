@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends
-from novacron.api import fleet_cache
+from novacron.store import fleet
 from novacron.store.db import session_factory
 from sqlalchemy.orm import Session
 
@@ -63,12 +63,18 @@ T = TypeVar("T")
 # thread pool or for a database slot that reads hold. That thread takes every placement queued
 # so far and runs them as one batch: one transaction, one placement lock, one fleet check, one
 # commit (the lock is a PostgreSQL advisory lock held to the commit, and a commit waits for the
-# disk: per placement they would cap the fleet at a few dozen placements a second). Each
-# placement runs in a savepoint, so one refused request (409, 422) undoes only its own writes.
+# disk: per placement they would cap the fleet at a few dozen placements a second). A refused
+# placement (409, 422) is refused before it writes anything (api.placement_flow.place), so the
+# others go on; anything else that fails after a write sends every placement of the batch back
+# to run on its own, in its own transaction, so each gets its own answer.
 MAX_BATCH = 32
 _queue: queue.SimpleQueue[tuple[Callable[[Session], Any], Future[Any]]] = queue.SimpleQueue()
 _placer: threading.Thread | None = None
 _placer_lock = threading.Lock()
+
+
+class _WroteThenFailed(Exception):
+    pass
 
 
 def _alone(fn: Callable[[Session], Any], fut: Future[Any]) -> None:
@@ -86,15 +92,14 @@ def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
     try:
         with session_factory(get_settings().database_url).begin() as session:
             for fn, fut in batch:
-                savepoint = session.begin_nested()
+                before = fleet.writes(session)
                 try:
                     result = fn(session)
                 except Exception as exc:
-                    savepoint.rollback()
-                    fleet_cache.distrust(session)
+                    if fleet.writes(session) != before:
+                        raise _WroteThenFailed from exc
                     outcomes.append((fut, None, exc))
                 else:
-                    savepoint.commit()
                     outcomes.append((fut, result, None))
     except Exception:
         # The batch did not commit: run each placement on its own so each gets its own answer.

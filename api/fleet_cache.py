@@ -85,11 +85,6 @@ def vm_added(snap: Snapshot, vm_id: str, host_id: str, vcpus: int, memory_mib: i
     fleet.note_new_vm(snap.print, host_id, row_hash)
 
 
-def distrust(session: Session) -> None:
-    """After rolling back part of this transaction: check the fingerprint again next time."""
-    session.info.pop("fleet_checked", None)
-
-
 def invalidate() -> None:
     global _snapshot
     with _lock:

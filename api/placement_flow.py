@@ -33,7 +33,9 @@ def invalid(errors: Sequence[object]) -> HTTPException:
 
 
 def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence[str] = (),
-          start: bool = True) -> Outcome:
+          start: bool = True, require_applied: bool = False) -> Outcome:
+    """Decide and record. Every refusal (409, 422) is raised before the first write, so a
+    caller sharing the transaction with other placements loses nothing by catching it."""
     vm_id = body.vm.vm_id or f"vm-{uuid.uuid4().hex[:12]}"
     # Read before the placement lock, which is held only for the capacity check and the insert.
     policies = _once_per_transaction(session, "policy_set", policy_set)
@@ -65,6 +67,9 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
             status = "recommended"
         if waits:
             status = "awaiting-approval"
+    if require_applied and not body.dry_run and (waits or status != DecisionStatus.PLACED.value):
+        raise HTTPException(409, {"message": f"VM not created: {status}",
+                                  "explanation": waits or d.explanation})
     if body.dry_run:
         preview = {"decision_id": uuid.uuid4(), "vm_id": vm_id, "status": status,
                    "target_host": d.target_node, "score": d.score, "explanation": d.explanation,

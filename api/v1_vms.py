@@ -50,12 +50,8 @@ async def create_vm(body: VMCreate, who: Annotated[Principal, Depends(operator)]
         _not_paused(session)
         req = PlacementIn(vm=VMSpecIn(vm_id=body.vm_id, vcpus=body.vcpus, memory_mib=body.memory_mib,
                                       labels=body.labels))
-        out = place(session, req, who, tags=body.tags, start=body.start)
-        assert out.row is not None
-        if not out.applied:
-            raise HTTPException(409, {"message": f"VM not created: {out.row.status}",
-                                      "decision_id": str(out.row.decision_id),
-                                      "explanation": out.row.explanation})
+        out = place(session, req, who, tags=body.tags, start=body.start, require_applied=True)
+        assert out.row is not None and out.applied
         return _get(session, out.row.vm_id)
 
     return await placement(run)

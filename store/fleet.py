@@ -22,6 +22,16 @@ from novacron.events import utcnow
 PLACEMENT_LOCK = 0x4E4F5641  # "NOVA"
 
 
+def writes(session: Session) -> int:
+    """How many placement writes this session has made (api.deps batches placements in one
+    transaction and must know whether a refused one wrote anything)."""
+    return int(session.info.get("placement_writes", 0))
+
+
+def _wrote(session: Session) -> None:
+    session.info["placement_writes"] = writes(session) + 1
+
+
 def lock_placement(session: Session) -> None:
     """Take the placement lock for the rest of this transaction (once: it is re-entrant, but
     each extra call would still cost a round trip)."""
@@ -152,6 +162,7 @@ def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory
         vm_id=vm_id, host_id=host_id, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
         tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
     ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(_VM_HASH)
+    _wrote(session)
     row = session.execute(stmt).first()
     return None if row is None else int(row[0])
 
@@ -199,6 +210,7 @@ def record_placement(session: Session, *, decision_id: uuid.UUID, vm_id: str,
         explanation=explanation, alternatives=alternatives, policy=policy, status=status,
         request=request, detail=detail, decided_at=utcnow(),
     )
+    _wrote(session)
     session.add(row)
     session.flush()
     return row
