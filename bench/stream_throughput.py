@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -67,13 +68,26 @@ async def _produce_in_child(prefix: str, vms: int, per_vm: int) -> dict[int, flo
     return {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
 
 
-async def _raw_consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:
-    from aiokafka import AIOKafkaConsumer
+async def _assigned(bootstrap: str, topic: str) -> Any:
+    """A consumer of every partition of ``topic`` without a group: no group join, which
+    Tansu can stall for minutes while it still holds an earlier run's members."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer.stop()
+        raise RuntimeError(f"topic {topic} has no partitions (not created?)")
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    return consumer
+
+
+async def _raw_consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:
+
+    consumer = await _assigned(bootstrap, topic)
     try:
+        await consumer.seek_to_beginning()
         seen = 0
         start = time.monotonic()
         while seen < expected:
@@ -119,18 +133,14 @@ def _head(raw: bytes) -> tuple[str, str]:
 
 async def _watch_features(bootstrap: str, watch: _Watch, assigned: asyncio.Event,
                           timeout_s: float) -> None:
-    from aiokafka import AIOKafkaConsumer
 
     from novacron import topics
 
-    consumer = AIOKafkaConsumer(topics.FEATURES.name, bootstrap_servers=bootstrap,
-                                group_id=f"bench-features-{uuid.uuid4()}", auto_offset_reset="latest")
-    await consumer.start()
+    consumer = await _assigned(bootstrap, topics.FEATURES.name)
     deadline = time.monotonic() + timeout_s
     try:
-        # Joined and positioned before anything is produced, or "latest" could skip features.
-        while not consumer.assignment():
-            await consumer.getmany(timeout_ms=100)
+        # Positioned at the end before anything is produced, so no feature is skipped.
+        await consumer.seek_to_end()
         for tp in consumer.assignment():
             await consumer.position(tp)
         assigned.set()
