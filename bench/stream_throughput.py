@@ -27,6 +27,10 @@ from typing import Any
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
+def _say(what: str) -> None:
+    print(f"stream_throughput: {what}", file=sys.stderr, flush=True)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -210,13 +214,20 @@ def main() -> None:
             assigned = asyncio.Event()
             watcher = asyncio.create_task(
                 _watch_features(settings.kafka_bootstrap, watch, assigned, 600))
-            await asyncio.wait({watcher, asyncio.create_task(assigned.wait())},
+            _say("positioning the feature watcher")
+            await asyncio.wait({watcher, asyncio.create_task(assigned.wait())}, timeout=60,
                                return_when=asyncio.FIRST_COMPLETED)
             if watcher.done():
                 watcher.result()  # raises why it stopped
+            if not assigned.is_set():
+                watcher.cancel()
+                raise TimeoutError("the feature watcher was not positioned within 60 s")
+            _say("producing")
             cpu_at = time.process_time()
             watch.produced.update(await _produce_in_child(prefix, vms, per_vm))
+            _say("produced; waiting for the last features")
             await watcher
+            _say("baseline: a bare consumer")
             watch.cpu_s = time.process_time() - cpu_at
             raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, total, 300)
             return watch.end - min(watch.produced.values()), raw_s
