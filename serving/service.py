@@ -13,6 +13,7 @@ handed (one batched LSTM forward pass for all series of a step).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -90,12 +91,14 @@ class ForecastService:
         model = load_version(name, found[0])
         with self._lock:
             self.model, self.model_version = model, label
+        settle_heap()
         self._ready = True
         log.info("serving champion %s", label)
 
     def _use_builtin(self, why: str) -> None:
         with self._lock:
             self.model, self.model_version = None, BUILTIN_VERSION
+        settle_heap()
         self._ready = True
         log.warning("serving the built-in seasonal-naive: %s", why)
 
@@ -130,6 +133,16 @@ class ForecastService:
                 raise InvalidArgument(f"series {s.series_id}: level {lv} must be in (0, 1)")
         if not np.isfinite(history).all():
             raise InvalidArgument(f"series {s.series_id}: history contains NaN or inf")
+
+
+def settle_heap() -> None:
+    """Move everything alive now (torch, MLflow, the model: ~560k objects) out of the cyclic
+    GC's reach. A full collection over that heap takes ~0.6 s on this machine, and request
+    garbage triggers one every few hundred requests: a latency spike each time. Unfreezing
+    first lets a replaced model's cycles be collected once, at the swap."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _rounded(paths: np.ndarray, significant: int = 7) -> np.ndarray:
