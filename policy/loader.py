@@ -232,13 +232,20 @@ def _message(err: Mapping[str, Any]) -> tuple[str, str]:
 def load_text(text: str, file: str = "<string>") -> LoadResult:
     """Parse and validate every document of one YAML text."""
     result = LoadResult()
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        result.errors.append(_reader_error(exc, text, file))
+        return result
     try:
         while True:
             try:
                 if not loader.check_node():
                     break
                 node = loader.get_node()
+            except yaml.reader.ReaderError as exc:
+                result.errors.append(_reader_error(exc, text, file))
+                break
             except yaml.MarkedYAMLError as exc:
                 mark = exc.problem_mark or exc.context_mark
                 line = mark.line + 1 if mark else 1
@@ -259,6 +266,19 @@ def load_text(text: str, file: str = "<string>") -> LoadResult:
     finally:
         loader.dispose()
     return result
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> PolicyError:
+    """YAML refuses control characters before parsing; say where the first one is."""
+    line = text.count("\n", 0, exc.position) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+    return PolicyError(
+        file,
+        line,
+        "",
+        f"YAML cannot contain the control character U+{code:04X}; remove it from this line",
+        "yaml-syntax",
+    )
 
 
 def _load_node(node: yaml.Node, file: str) -> LoadResult:

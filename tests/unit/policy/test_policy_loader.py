@@ -160,3 +160,11 @@ def test_example_policies_in_deploy_load_cleanly() -> None:
     res = load_dir(DEPLOY)
     assert res.ok, [str(e) for e in res.errors]
     assert len(res.policies) >= 2
+
+
+def test_control_character_is_an_error_with_its_line_not_a_crash() -> None:
+    text = "apiVersion: novacron.io/v1\nkind: OrchestrationPolicy\nmetadata:\n  name: bad\x07name\n"
+    result = load_text(text, "ctl.yaml")
+    [error] = result.errors
+    assert (error.file, error.line, error.code) == ("ctl.yaml", 4, "yaml-syntax")
+    assert "U+0007" in error.message
