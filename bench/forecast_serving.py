@@ -17,6 +17,7 @@ the champion *is* the baseline (``model_version`` says which was served).
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import time
@@ -116,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         started = True
         log(f"started bentoml serve at {server.url} in {time.perf_counter() - t0:.1f} s")
     calls = 60 if args.quick else 400
+    load_before = os.getloadavg()[0]
     try:
         bodies = payloads(settings, 8)
         with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if started:
             server.stop()
     c, b = np.array(champ), np.array(base)
+    load_after = os.getloadavg()[0]
     figures: dict[str, Any] = {
         "quick": args.quick,
         "model_version": version,
@@ -139,9 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch": BATCH,
         "points_per_series": POINTS,
         "p50_ms_batch100": round(float(np.percentile(c, 50)), 2),
+        "p95_ms_batch100": round(float(np.percentile(c, 95)), 2),
         "p99_ms_batch100": round(float(np.percentile(c, 99)), 2),
+        "max_ms_batch100": round(float(c.max()), 2),
+        "calls_over_50ms": int(np.sum(c > 50.0)),
         "mean_ms_batch100": round(float(c.mean()), 2),
         "series_per_s": round(BATCH / (float(c.mean()) / 1000), 1),
+        "load_avg_1m_before": round(load_before, 2),  # the machine is shared: context
+        "load_avg_1m_after": round(load_after, 2),
         "baseline_p50_ms_batch100": round(float(np.percentile(b, 50)), 2),
         "baseline_p99_ms_batch100": round(float(np.percentile(b, 99)), 2),
         "baseline_series_per_s": round(BATCH / (float(b.mean()) / 1000), 1),
