@@ -1,11 +1,12 @@
 """Metric samples per second through the feature agents on the real broker.
 
-Samples for ``--vms`` VMs are produced to novacron.metrics.raw as backfill (so the decision
-agent skips them and no forecast call is made), the stream worker turns them into features,
+Samples for ``--vms`` VMs are produced to novacron.metrics.raw as backfill, ``--batch`` per
+message (MetricBatch, a host's scrape; ``--batch 1``: one MetricSample per message), so the
+decision agent skips them and no forecast call is made; the stream worker turns them into features,
 and we time from the first sample produced to the last feature out (a feature for every VM
 covering its last sample). The producer is a separate process, as collectors are, so it does
 not share the worker's interpreter lock. The baseline, in the same run, is a bare aiokafka
-consumer reading the same number of messages from the topic: ``ratio_to_raw_consume``.
+consumer reading the run's own messages (so the same samples): ``ratio_to_raw_consume``.
 Lag is each feature's arrival minus the produce time of the newest sample it covers.
 """
 
@@ -36,20 +37,42 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: int,
+def _payloads(prefix: str, vms: int, per_vm: int, batch: int) -> list[list[tuple[bytes, bytes]]]:
+    """Per minute, the messages (value, key): one sample each when ``batch`` is 1 (keyed by
+    VM, the old contract), else MetricBatches of ``batch`` VMs ("hosts", keyed by host)."""
+    from novacron.events import MetricBatch, MetricName, MetricSample
+
+    out = []
+    for i in range(per_vm):
+        at = T0 + timedelta(minutes=i)
+        samples = [MetricSample(occurred_at=at, vm_id=f"{prefix}{v:05d}", metric=MetricName.CPU,
+                                value=float((i * 7 + v) % 100), allocated=2, backfill=True)
+                   for v in range(vms)]
+        if batch == 1:
+            out.append([(s.to_bytes(), s.vm_id.encode()) for s in samples])
+            continue
+        minute = []
+        for h, first in enumerate(range(0, vms, batch)):
+            host = f"{prefix}host-{h:04d}"
+            mb = MetricBatch(occurred_at=at, host_id=host, source="bench",
+                             samples=[s.model_copy(update={"host_id": host})
+                                      for s in samples[first:first + batch]])
+            minute.append((mb.to_bytes(), host.encode()))
+        out.append(minute)
+    return out
+
+
+async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: int, batch: int,
                    ) -> dict[int, float]:
     """Produce minute by minute; the monotonic time (system-wide on Linux) each minute began."""
     from aiokafka import AIOKafkaProducer
 
-    from novacron.events import MetricName, MetricSample
-
     # Serialized before the clock starts: the producer measures the broker, not pydantic.
-    payloads = [[(MetricSample(occurred_at=T0 + timedelta(minutes=i), vm_id=f"{prefix}{v:05d}",
-                               metric=MetricName.CPU, value=float((i * 7 + v) % 100), allocated=2,
-                               backfill=True).to_bytes(), f"{prefix}{v:05d}".encode())
-                 for v in range(vms)] for i in range(per_vm)]
+    payloads = _payloads(prefix, vms, per_vm, batch)
     produced: dict[int, float] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262_144)
+    # Requests of up to 1 MB: a batch of 500 samples is ~130 KB.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262_144,
+                                max_request_size=1_048_576)
     await producer.start()
     try:
         for i, minute in enumerate(payloads):
@@ -62,10 +85,10 @@ async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: in
     return produced
 
 
-async def _produce_in_child(prefix: str, vms: int, per_vm: int) -> dict[int, float]:
+async def _produce_in_child(prefix: str, vms: int, per_vm: int, batch: int) -> dict[int, float]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.stream_throughput", "--produce-only", prefix, "--vms",
-        str(vms), "--per-vm", str(per_vm), stdout=asyncio.subprocess.PIPE)
+        str(vms), "--per-vm", str(per_vm), "--batch", str(batch), stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"the producer process failed with exit code {proc.returncode}")
@@ -87,11 +110,22 @@ async def _assigned(bootstrap: str, topic: str) -> Any:
     return consumer
 
 
-async def _raw_consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> float:
-
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = await _assigned(bootstrap, topic)
     try:
-        await consumer.seek_to_beginning()
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def _raw_consume(bootstrap: str, topic: str, start_at: dict[int, int], expected: int,
+                       timeout_s: float) -> float:
+    """Read this run's messages (from the offsets before it produced): the same samples."""
+    consumer = await _assigned(bootstrap, topic)
+    try:
+        for tp in consumer.assignment():
+            consumer.seek(tp, start_at[tp.partition])
         seen = 0
         start = time.monotonic()
         while seen < expected:
@@ -173,18 +207,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
     parser.add_argument("--vms", type=int, default=None)
     parser.add_argument("--per-vm", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=100,
+                        help="samples per message: a MetricBatch of this many VMs (a host's "
+                             "scrape); 1 sends single samples, the old one-per-message contract")
     parser.add_argument("--produce-only", metavar="PREFIX", help=argparse.SUPPRESS)
     args = parser.parse_args()
     vms = args.vms or (200 if args.quick else 1000)
     per_vm = args.per_vm or (50 if args.quick else 200)
+    if not 1 <= args.batch <= 5_000:
+        parser.error("--batch must be between 1 and 5000 (events.MAX_BATCH_SAMPLES)")
     total = vms * per_vm
+    messages = per_vm * -(-vms // args.batch)
 
     if args.produce_only:
         from novacron import topics
         from novacron.settings import get_settings
 
         produced = asyncio.run(_produce(get_settings().kafka_bootstrap, topics.METRICS_RAW.name,
-                                        args.produce_only, vms, per_vm))
+                                        args.produce_only, vms, per_vm, args.batch))
         print(json.dumps(produced))
         return
 
@@ -222,14 +262,16 @@ def main() -> None:
             if not assigned.is_set():
                 watcher.cancel()
                 raise TimeoutError("the feature watcher was not positioned within 60 s")
+            start_at = await _end_offsets(settings.kafka_bootstrap, topics.METRICS_RAW.name)
             _say("producing")
             cpu_at = time.process_time()
-            watch.produced.update(await _produce_in_child(prefix, vms, per_vm))
+            watch.produced.update(await _produce_in_child(prefix, vms, per_vm, args.batch))
             _say("produced; waiting for the last features")
             await watcher
             _say("baseline: a bare consumer")
             watch.cpu_s = time.process_time() - cpu_at
-            raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, total, 300)
+            raw_s = await _raw_consume(settings.kafka_bootstrap, topics.METRICS_RAW.name, start_at,
+                                       messages, 300)
             return watch.end - min(watch.produced.values()), raw_s
 
         pipeline_s, raw_s = asyncio.run(run())
@@ -242,8 +284,12 @@ def main() -> None:
     rate = total / pipeline_s
     raw_rate = total / raw_s
     figures = {
-        "quick": args.quick, "vms": vms, "samples": total, "seconds": round(pipeline_s, 2),
-        "samples_per_s": round(rate, 1), "raw_consume_samples_per_s": round(raw_rate, 1),
+        "quick": args.quick, "vms": vms, "samples": total, "samples_per_message": args.batch,
+        "messages": messages, "seconds": round(pipeline_s, 2),
+        "samples_per_s": round(rate, 1), "messages_per_s": round(messages / pipeline_s, 1),
+        # The bare consumer reads the same messages, so it carries the same samples.
+        "raw_consume_samples_per_s": round(raw_rate, 1),
+        "raw_consume_messages_per_s": round(messages / raw_s, 1),
         "ratio_to_raw_consume": round(rate / raw_rate, 3),
         "features_out": watch.features,
         # The machine is shared: the CPU the worker's process spent, and the load around it,
@@ -261,7 +307,8 @@ def main() -> None:
           f"({rate / raw_rate:.2f}x a bare consumer at {raw_rate:,.0f}/s), p99 lag "
           f"{figures['p99_lag_s']} s, {watch.features} features out, "
           f"{figures['samples_per_cpu_s']} samples per CPU-second, load {load:.1f}; "
-          f"{total} samples, {vms} VMs "
+          f"{total} samples in {messages} messages ({args.batch} per message, "
+          f"{messages / pipeline_s:,.0f} messages/s), {vms} VMs "
           f"-> {Path(path).name}")
 
 

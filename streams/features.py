@@ -1,8 +1,9 @@
 """Feature agent: per-VM rolling statistics over an event-time window.
 
 The window is kept in a Faust table (changelogged, so a restarted worker resumes it) keyed
-by ``vm_id|metric``; the stream is already partitioned by vm_id, so every key is only ever
-touched from one partition. Samples are ordered by event time, not arrival.
+by ``vm_id|metric``. A message is one sample (keyed by vm_id) or a batch of a host's samples
+(keyed by host_id, see events.MetricBatch); either way a VM's samples share a partition while
+it stays on its host. Samples are ordered by event time, not arrival.
 
 Throughput comes from batching (DESIGN §streams): samples are taken in batches of up to
 ``BATCH_MAX``; each key touched by a batch gets one window update and one table write, and
@@ -18,6 +19,7 @@ from typing import Any
 from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
 from novacron.streams.deadletter import send_dead_letter
+from novacron.streams.ingest import gather
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
     add_samples,
@@ -29,14 +31,15 @@ from novacron.streams.windows import (
 )
 
 from novacron import topics as registry
-from novacron.events import FeatureVector, InvalidEvent, MetricSample, decode, utcnow
+from novacron.events import DecodedMetrics, FeatureVector, InvalidEvent, decode_metrics, utcnow
 
 windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_partitions,
                     schema=JSON_SCHEMA)
 
 # A batch closes when full or BATCH_WITHIN_S after it opened, whichever comes first: at
-# 20k samples/s that is ~0.5 s of samples, adding at most that much to the lag.
-BATCH_MAX = 10_000
+# 20k samples/s that is ~0.5 s of samples, adding at most that much to the lag. Counted in
+# messages; a message may carry up to events.MAX_BATCH_SAMPLES samples, so keep it modest.
+BATCH_MAX = 2_000
 BATCH_WITHIN_S = 0.5
 
 
@@ -53,25 +56,20 @@ async def feature_agent(stream: Any) -> None:
 async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     """One batch: update each touched window once, publish and store the features that are due."""
     rt = runtime.current()
-    # key -> (its samples in arrival order, the last event that carried one)
-    touched: dict[str, tuple[list[MetricSample], Any]] = {}
-    live: dict[str, str | None] = {}  # VMs that reported (not backfill), for the healer
+    decoded: list[tuple[Any, DecodedMetrics]] = []
     for event in events:
-        try:  # no coroutine per sample: only a bad one awaits (its dead letter)
-            sample = decode(MetricSample, event.value)
+        try:  # no coroutine per sample: only a bad message or sample awaits (its dead letter)
+            metrics = decode_metrics(event.value)
         except InvalidEvent as exc:
             await send_dead_letter(registry.METRICS_RAW.name, event.key, event.value,
                                    exc.reason, "feature_agent")
             continue
-        if not sample.backfill:
-            live[sample.vm_id] = sample.host_id or live.get(sample.vm_id)
-        key = f"{sample.vm_id}|{sample.metric.value}"
-        entry = touched.get(key)
-        if entry is None:
-            touched[key] = ([sample], event)
-        else:
-            entry[0].append(sample)
-            touched[key] = (entry[0], event)
+        for bad in metrics.bad:  # the rest of its batch goes on
+            await send_dead_letter(registry.METRICS_RAW.name, event.key, bad.payload.encode(),
+                                   bad.reason, "feature_agent")
+        decoded.append((event, metrics))
+    intake = gather(decoded)
+    touched, live = intake.touched, intake.live
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
     out: list[FeatureVector] = []
     for key, (samples, event) in touched.items():

@@ -1,5 +1,5 @@
-"""Trace replayer: publishes MetricSample events from real series at a chosen speed, in
-event time.
+"""Trace replayer: publishes metric samples from real series at a chosen speed, in event
+time, one MetricBatch per host and tick (a host's collector scrapes all its VMs at once).
 
 Each VM of the simulated fleet replays one series (1-minute Crane series when the data
 folder is there, else the built-in synthetic workload). A series value is read as the
@@ -21,7 +21,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
 
 from novacron import topics
-from novacron.events import ActionResult, ActionStatus, MetricName, MetricSample, decode
+from novacron.events import (
+    MAX_BATCH_SAMPLES,
+    ActionResult,
+    ActionStatus,
+    MetricBatch,
+    MetricName,
+    MetricSample,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +104,19 @@ class Replayer:
                             backfill=backfill)
 
     async def _publish(self, producer: AIOKafkaProducer, index: int) -> None:
-        batch = [self._sample(t, index) for t in self.traces.values()]
-        for s in batch:
-            await producer.send(topics.METRICS_RAW.name, s.to_bytes(), key=s.key.encode())
-        self.stats.published += len(batch)
-        self.stats.event_time = batch[-1].occurred_at
+        """One tick: each host's samples in one message, as a host's collector scrapes them."""
+        by_host: dict[str, list[MetricSample]] = {}
+        for t in self.traces.values():
+            by_host.setdefault(t.host_id, []).append(self._sample(t, index))
+        at = datetime.fromtimestamp(self.origin + index * self.step_s, UTC)
+        for host_id, samples in by_host.items():
+            for i in range(0, len(samples), MAX_BATCH_SAMPLES):
+                batch = MetricBatch(occurred_at=at, host_id=host_id, source="replay",
+                                    samples=samples[i:i + MAX_BATCH_SAMPLES])
+                await producer.send(topics.METRICS_RAW.name, batch.to_bytes(),
+                                    key=batch.key.encode())
+            self.stats.published += len(samples)
+        self.stats.event_time = at
 
     async def _follow_allocations(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(topics.ACTIONS.name, bootstrap_servers=self.bootstrap,
