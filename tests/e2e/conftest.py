@@ -30,15 +30,23 @@ def pipeline(settings: Settings, sessions: sessionmaker[Session],
     asyncio.run(ensure_topics(settings))
     server = BentoServer(settings)
     assert not server.ready(), f"{settings.serving_url} is taken: the tests need their own server"
+    # Each part is stopped even when a later one fails to start: a leaked `bentoml serve` keeps
+    # two processes and its port for the rest of the machine's life.
     server.start()
-    fleet = simfleet.build(Path(tmp_path_factory.mktemp("fleet")), hosts=3, vms_per_host=3)
-    rt = build_runtime(settings, fleet)
-    worker = BackgroundWorker()
-    worker.start()
-    yield Pipeline(settings, fleet, rt, server, worker)
-    worker.stop()
-    server.stop()
-    fleet.close()
+    try:
+        fleet = simfleet.build(Path(tmp_path_factory.mktemp("fleet")), hosts=3, vms_per_host=3)
+        try:
+            rt = build_runtime(settings, fleet)
+            worker = BackgroundWorker()
+            try:
+                worker.start()
+                yield Pipeline(settings, fleet, rt, server, worker)
+            finally:
+                worker.stop()
+        finally:
+            fleet.close()
+    finally:
+        server.stop()
 
 
 @pytest.fixture
