@@ -16,7 +16,11 @@ class TopicSpec:
     key: str
 
 
-METRICS_RAW = TopicSpec("novacron.metrics.raw", "raw metric samples", "vm_id")
+METRICS_RAW = TopicSpec(
+    "novacron.metrics.raw",
+    "raw metric samples, one or a batch per message",
+    "host id (batches), vm_id (single samples)",
+)
 FEATURES = TopicSpec("novacron.features", "rolling features per VM", "vm_id")
 FORECASTS = TopicSpec("novacron.forecasts", "forecasts with intervals", "vm_id")
 DECISIONS = TopicSpec("novacron.decisions", "explained decisions", "target id")
