@@ -1,30 +1,21 @@
-"""Recorder agent: every decision on the topic is stored in PostgreSQL (idempotently): the
-healer's in healing_events (next to their outcomes, where operators and learning read the
-recovery history), the others in their own tables (placements, scaling events)."""
+"""Recorder agent: every decision on the topic is stored in PostgreSQL (idempotently), where
+``store.decision_log`` says."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from novacron.store import healing_repo, repository
+from novacron.store.decision_log import record
 from novacron.streams import runtime
 from novacron.streams.app import app, decisions_topic
-from sqlalchemy.orm import Session
 
 from novacron.events import Decision
 
 
-def store(session: Session, decision: Decision) -> None:
-    if decision.decided_by == "healer":
-        healing_repo.record_decision(session, decision)
-    else:
-        repository.record_decision(session, decision)
-
-
 def _store(decision: Decision) -> None:
     with runtime.current().sessions.begin() as s:
-        store(s, decision)
+        record(s, decision)
 
 
 @app.agent(decisions_topic)

@@ -70,3 +70,30 @@ def test_compose_provisioning_files_exist() -> None:
             src = vol.split(":")[0]
             if src.startswith("./"):
                 assert (ROOT / src).exists(), f"{src} is mounted but missing"
+
+
+# Modules that import the Faust app: it must be imported in the BackgroundWorker's thread, so a
+# test module that imports one of them at collection time breaks every e2e test of the run.
+_FAUST_MODULES = ("app", "actuate", "deadletter", "decide", "features", "heal", "main", "record")
+
+
+def test_no_test_module_imports_the_faust_app_at_collection() -> None:
+    root = Path(__file__).parent
+    names = "|".join(_FAUST_MODULES)
+    pattern = re.compile(
+        rf"^(from novacron\.streams\.({names}) import|import novacron\.streams\.({names})\b"
+        rf"|from novacron\.streams import .*\b({names})\b)",
+        re.M,
+    )
+    offenders = [
+        str(p.relative_to(root)) for p in root.rglob("*.py") if pattern.search(p.read_text())
+    ]
+    assert offenders == [], f"import these inside the worker thread or move the code out: {offenders}"
+
+
+def test_the_faust_module_list_is_complete() -> None:
+    streams = Path(__file__).parent.parent / "streams"
+    importers = {
+        p.stem for p in streams.glob("*.py") if "from novacron.streams.app import" in p.read_text()
+    }
+    assert importers <= set(_FAUST_MODULES), importers - set(_FAUST_MODULES)

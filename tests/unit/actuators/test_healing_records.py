@@ -8,7 +8,7 @@ import uuid
 
 from novacron.healing.healer import Hold, HoldKind
 from novacron.store import healing_repo, repository
-from novacron.streams.record import store
+from novacron.store.decision_log import record as store
 from sqlalchemy.orm import Session, sessionmaker
 
 from novacron.events import ActionKind, Decision, utcnow
