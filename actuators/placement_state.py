@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import libvirt
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.inspect import state_name
-from novacron.actuators.xml import DomainSpec, parse_domain
+from novacron.actuators.xml import DomainSpec, domain_labels, parse_domain
+from novacron.healing.labels import HealingTraits, InventoryVm, parse_traits
+
+log = logging.getLogger(__name__)
 
 UNREACHABLE = "unreachable"
 
@@ -64,19 +68,34 @@ def domain_type(conn: libvirt.virConnect) -> str:
     return "kvm" if "kvm" in offered or not offered else "qemu"
 
 
-def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[tuple[str, bool, int]]]]:
-    """Per reachable host: (host id, labels, CPUs, [(vm id, running, vCPUs)])."""
+def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[InventoryVm]]]:
+    """Per reachable host: (host id, labels, CPUs, [InventoryVm(vm id, running, vCPUs,
+    healing traits)]), the traits read from the domain's labels (novacron.healing.labels)."""
     out = []
     for host_id, host in fleet.hosts.items():
         try:
             conn = host.get()
             cpus = int(conn.getInfo()[2])
-            vms = [(d.name(), d.state()[0] == libvirt.VIR_DOMAIN_RUNNING, int(d.info()[3]))
+            vms = [InventoryVm(d.name(), d.state()[0] == libvirt.VIR_DOMAIN_RUNNING,
+                               int(d.info()[3]), _traits(d))
                    for d in conn.listAllDomains()]
         except (ActuatorError, libvirt.libvirtError):
             continue
-        out.append((host_id, dict(host.labels), cpus, sorted(vms)))
+        out.append((host_id, dict(host.labels), cpus, sorted(vms, key=lambda v: v.vm_id)))
     return out
+
+
+def _traits(dom: libvirt.virDomain) -> HealingTraits:
+    name = dom.name()
+    try:
+        labels = domain_labels(dom.XMLDesc(0))
+    except ET.ParseError as e:  # never expected from libvirt; the VM is still watched
+        log.warning("healing labels of %s unreadable (%s); healing defaults apply", name, e)
+        return HealingTraits()
+    parsed = parse_traits(name, labels)
+    for problem in parsed.problems:
+        log.warning("ignored healing label: %s", problem)
+    return parsed.traits
 
 
 def reachable(fleet: Fleet) -> list[str]:

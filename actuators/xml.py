@@ -171,11 +171,7 @@ def parse_domain(xml: str) -> DomainSpec:
         raise ValueError("domain XML lacks name, vcpu or memory")
     max_vcpus = int(vcpu.text)
     max_mem_mib = _mib(memory)
-    labels = {
-        el.get("key", ""): el.get("value", "")
-        for el in root.iter(f"{{{_NOVACRON_NS}}}label")
-        if el.get("key")
-    }
+    labels = _labels(root)
     return DomainSpec(
         name=name, vcpus=int(vcpu.get("current", max_vcpus)), max_vcpus=max_vcpus,
         memory_mib=_mib(current) if current is not None and current.text else max_mem_mib,
@@ -183,6 +179,20 @@ def parse_domain(xml: str) -> DomainSpec:
         disks=tuple(_parse_disk(name, el) for el in root.iterfind("devices/disk")),
         nics=tuple(_parse_nic(name, el) for el in root.iterfind("devices/interface")),
     )
+
+
+def domain_labels(xml: str) -> dict[str, str]:
+    """Only the NovaCron labels of a domain's XML (no other field is validated, so a domain
+    whose devices parse_domain does not model still yields its labels)."""
+    return _labels(ET.fromstring(xml))  # noqa: S314 - libvirt's own XML
+
+
+def _labels(root: ET.Element) -> dict[str, str]:
+    return {
+        el.get("key", ""): el.get("value", "")
+        for el in root.iter(f"{{{_NOVACRON_NS}}}label")
+        if el.get("key")
+    }
 
 
 def _parse_disk(vm: str, el: ET.Element) -> DiskSpec:

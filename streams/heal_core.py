@@ -33,11 +33,13 @@ from novacron.healing import (
     Observation,
     VmRegistered,
 )
+from novacron.healing.labels import InventoryVm
 
 from novacron.events import ActionResult, Decision, HealthEvent, MetricSample, utcnow
 
-# (host id, labels, capacity, [(vm id, running, size)]) as actuators.placement_state.inventory
-Inventory = Sequence[tuple[str, dict[str, str], int, Sequence[tuple[str, bool, int]]]]
+# (host id, labels, capacity, VMs) as actuators.placement_state.inventory; a VM given as a bare
+# (vm id, running, size) gets the default healing traits (priority 0, no standby, no agent).
+Inventory = Sequence[tuple[str, dict[str, str], int, Sequence[InventoryVm | tuple[str, bool, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ class HealLoop:
         self.now = now
         self._lock = threading.Lock()
         self._hosts: dict[str, tuple[dict[str, str], int]] = {}
-        self._vms: dict[str, tuple[str, bool, int]] = {}  # known from the inventory
+        self._vms: dict[str, tuple[str, InventoryVm]] = {}  # host, VM: known from the inventory
         self._watched: set[str] = set()
 
     # ------------------------------------------------------------ inputs
@@ -118,8 +120,9 @@ class HealLoop:
                 if host_id not in self._hosts:
                     obs.append(HostRegistered(host_id, at, labels.get("zone", "zone-a"), capacity))
                 self._hosts[host_id] = (labels, capacity)
-                for vm_id, running, size in vms:
-                    self._vms[vm_id] = (host_id, running, size)
+                for vm in vms:
+                    known = vm if isinstance(vm, InventoryVm) else InventoryVm(*vm)
+                    self._vms[known.vm_id] = (host_id, known)
             return self._step(self.healer.observe_all(obs) if obs else [])
 
     def ingest(self, raws: Iterable[bytes | str | None]) -> Step:
@@ -205,8 +208,11 @@ class HealLoop:
         if host is None or host not in self._hosts:
             return []
         self._watched.add(vm_id)
-        size = known[2] if known else 1
-        return [VmRegistered(vm_id, host, at - timedelta(microseconds=1), size=size)]
+        vm = known[1] if known else InventoryVm(vm_id, True, 1)
+        t = vm.traits
+        return [VmRegistered(vm_id, host, at - timedelta(microseconds=1), size=vm.size,
+                             priority=t.priority, standby_id=t.standby_id,
+                             has_guest_agent=t.has_guest_agent)]
 
     def _step(self, actions: list[HealingAction]) -> Step:
         step = Step()

@@ -37,7 +37,7 @@ def metrics(fleet: Fleet) -> list[bytes]:
     now = utcnow()
     return [MetricSample(occurred_at=now, vm_id=vm, host_id=host, metric=MetricName.CPU,
                          value=30.0).to_bytes()
-            for host, _, _, vms in inventory(fleet) for vm, _, _ in vms]
+            for host, _, _, vms in inventory(fleet) for vm, *_ in vms]
 
 
 def store(sessions: sessionmaker[Session], step: Step) -> None:
@@ -119,7 +119,7 @@ def test_trace_time_metrics_do_not_make_vms_look_hung(fleet: Fleet) -> None:
     old = datetime(2020, 1, 1, tzinfo=UTC)
     raws = [MetricSample(occurred_at=old, vm_id=vm, host_id=host, metric=MetricName.CPU,
                          value=97.0).to_bytes()
-            for host, _, _, vms in inventory(fleet) for vm, _, _ in vms]
+            for host, _, _, vms in inventory(fleet) for vm, *_ in vms]
     assert loop.ingest(raws).decisions == []
     assert loop.heartbeat(reachable(fleet), utcnow()).decisions == []
     assert len(loop.healer.model.vms) == 6

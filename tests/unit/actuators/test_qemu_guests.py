@@ -69,7 +69,7 @@ def alive(fleet: Fleet, at_offset_s: float = 0.0) -> list[bytes]:
     now = utcnow() + timedelta(seconds=at_offset_s)
     return [MetricSample(occurred_at=now, vm_id=vm, host_id=host, metric=MetricName.CPU,
                          value=10.0).to_bytes()
-            for host, _, _, vms in inventory(fleet) for vm, running, _ in vms if running]
+            for host, _, _, vms in inventory(fleet) for vm, running, *_ in vms if running]
 
 
 def run(loop: HealLoop, fleet: Fleet, step: Step, ledger: Ledger) -> list[ActionResult]:
