@@ -135,7 +135,11 @@ class TSDBWriter:
             self._client = InfluxDBClientAsync(url=self._url, token="", org="novacron",
                                                timeout=5_000)
         try:
-            await self._client.write_api().write(bucket=self._bucket, record=records)
+            # Every line and Point here is stamped in whole seconds; a line string carries no
+            # precision of its own, and the client's default (ns) would put it in 1970.
+            await self._client.write_api().write(
+                bucket=self._bucket, record=records, write_precision=WritePrecision.S
+            )
         except Exception as exc:  # the TSDB is a view, not the record: log and go on
             self.failures += 1
             log.warning("writing %d points to the TSDB failed: %s", len(records), exc)
