@@ -138,7 +138,10 @@ class TSDBWriter:
             # Every line and Point here is stamped in whole seconds; a line string carries no
             # precision of its own, and the client's default (ns) would put it in 1970.
             await self._client.write_api().write(
-                bucket=self._bucket, record=records, write_precision=WritePrecision.S
+                bucket=self._bucket,
+                record=records,
+                # The client annotates the enum's own string constants as the class.
+                write_precision=WritePrecision.S,  # type: ignore[arg-type]
             )
         except Exception as exc:  # the TSDB is a view, not the record: log and go on
             self.failures += 1
