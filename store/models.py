@@ -163,6 +163,9 @@ class PendingDecision(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     override: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # When the approved copy of a stream decision was handed to the actuators (the outbox
+    # mark; placements act inside the approving request and never need it).
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ControlSetting(Base):
