@@ -17,8 +17,10 @@ same demand on the same fleet shape, so their figures compare like for like.
 
 A **reactive scaling event** is a scale-up decided when the observed utilisation of the
 ready capacity was already at or above the policy's scale-up threshold: the capacity comes
-after the load, not before it. A **false-positive scale-down** is a scale-down followed by
-an SLA violation of that group within the lead time (the boot time of a replica).
+after the load, not before it. A **false-positive scale-down** is a scale-down that causes an
+SLA violation of that group within the lead time (the boot time of a replica, the time
+capacity takes to come back): see ``count_false_positive_downs`` for exactly what is counted,
+and for the wider count (any violation within the lead time) that is kept next to it.
 """
 
 from __future__ import annotations
@@ -104,7 +106,10 @@ class GroupResult:
     scale_downs: int = 0
     reactive_events: int = 0
     breach_scale_ups: int = 0  # scale-ups made while demand already exceeded the ready capacity
-    false_positive_scale_downs: int = 0
+    false_positive_scale_downs: int = 0  # caused a violation (see count_false_positive_downs)
+    false_positive_scale_downs_any_violation: int = 0  # followed by any violation
+    # Per scale-down: (step, the steps from which each removed replica would have served).
+    removals: list[tuple[int, tuple[int, ...]]] = field(default_factory=list)
     fallback_steps: int = 0
     cost: float = 0.0
     clipped_by_hosts: int = 0
@@ -278,17 +283,50 @@ def simulate_fleet(
                 drop = alloc - desired
                 hosts.remove(g, drop)
                 cancel = min(drop, len(booting[g]))
-                booting[g] = sorted(booting[g])[: len(booting[g]) - cancel]
+                order = sorted(booting[g])
+                booting[g] = order[: len(order) - cancel]
                 ready[g] -= drop - cancel
+                # Ready replicas would have served from the next step; cancelled boots later.
+                r.removals.append((k, (k + 1,) * (drop - cancel) + tuple(order[len(order) - cancel :])))
                 r.scale_downs += 1
                 r.decisions.append((k, Direction.DOWN.value, rule))
         used = hosts.count.astype(np.float64).T @ load  # busy replica-equivalents per host
         host_peak[k] = float(used.max()) / cfg.host_slots if used.size else 0.0
-    for g, r in enumerate(results):
-        for k, direction, _ in r.decisions:
-            if direction == Direction.DOWN.value:
-                window = slice(k + 1, k + 1 + lead_steps)
-                if np.any(r.demand[window] > r.ready[window] + 1e-9):
-                    r.false_positive_scale_downs += 1
-        del g
+    for r in results:
+        caused, followed = count_false_positive_downs(r.demand, r.ready, r.removals, lead_steps)
+        r.false_positive_scale_downs, r.false_positive_scale_downs_any_violation = caused, followed
     return FleetResult(scaler, results, host_peak)
+
+
+def count_false_positive_downs(
+    demand: FloatArray, ready: FloatArray, removals: Sequence[tuple[int, Sequence[int]]], lead_steps: int
+) -> tuple[int, int]:
+    """(causal, any): how many scale-downs were followed within ``lead_steps`` by an SLA violation.
+
+    For a scale-down decided at step ``k`` (it takes effect from step ``k + 1``), the window is
+    steps ``k+1 .. k+lead_steps``: capacity ordered when the violation shows would come too late.
+
+    - *any*: some step of the window has demand above the ready capacity, whatever its cause
+      (the issue's literal definition; it also counts violations that the capacity before the
+      scale-down would not have prevented either).
+    - *causal*: some step ``j`` of the window has ``ready[j] < demand[j] <= ready[j] + back[j]``,
+      where ``back[j]`` counts the replicas this decision removed that would be serving at ``j``:
+      ready ones from ``k + 1``, cancelled boots from the step their boot would have ended. So a
+      violation counts when the removed replicas alone would have served it. ``ready[j]`` is the
+      capacity actually in force, so later decisions are included as they happened: a later
+      scale-up that is serving by ``j`` helps, a later scale-down in the window lowers ``ready[j]``
+      and may make both scale-downs count (an over-count, never an under-count).
+    """
+    causal = anyv = 0
+    for k, serve_from in removals:
+        j = np.arange(k + 1, min(k + 1 + lead_steps, demand.size))
+        if j.size == 0:
+            continue
+        short = demand[j] > ready[j] + 1e-9
+        if not short.any():
+            continue
+        anyv += 1
+        back = (np.asarray(serve_from)[None, :] <= j[:, None]).sum(axis=1)
+        if np.any(short & (demand[j] <= ready[j] + back + 1e-9)):
+            causal += 1
+    return causal, anyv

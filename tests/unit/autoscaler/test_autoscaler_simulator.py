@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 from novacron.autoscaler.policy import ScalingPolicy
-from novacron.autoscaler.simulator import GroupTrace, SimConfig, make_forecasts, simulate_fleet
+from novacron.autoscaler.simulator import (
+    GroupTrace,
+    SimConfig,
+    count_false_positive_downs,
+    make_forecasts,
+    simulate_fleet,
+)
 from novacron.models.baselines import SeasonalNaive
 
 STEP = 300.0
@@ -76,3 +82,32 @@ def test_predictive_beats_reactive_on_a_daily_pattern(
     r = simulate_fleet(traces, cfg, "reactive", fcs)  # type: ignore[arg-type]
     assert sum(g.reactive_events for g in p.groups) < sum(g.reactive_events for g in r.groups)
     assert sum(g.violation_minutes for g in p.groups) <= sum(g.violation_minutes for g in r.groups)
+
+
+def test_false_positive_scale_down_counts_only_violations_the_removed_replicas_would_serve() -> None:
+    # Scale-down at step 0 from 10 to 8 ready (2 removed, serving again from step 1).
+    ready = np.array([10, 8, 8, 8, 8, 8], dtype=float)
+    lead = 3
+    # 9.5 needs one removed replica: caused by the scale-down.
+    assert count_false_positive_downs(np.array([9, 7, 9.5, 7, 7, 7]), ready, [(0, (1, 1))], lead) == (1, 1)
+    # 11 is above the 10 replicas before the scale-down too: followed by a violation, not caused.
+    assert count_false_positive_downs(np.array([9, 7, 11, 7, 7, 7]), ready, [(0, (1, 1))], lead) == (0, 1)
+    # A violation after the lead time counts in neither.
+    assert count_false_positive_downs(np.array([9, 7, 7, 7, 9.5, 7]), ready, [(0, (1, 1))], lead) == (0, 0)
+    # A cancelled boot that would have served only from step 3 cannot have served step 2.
+    demand = np.array([7, 7, 8.5, 7, 7, 7])
+    ready = np.full(6, 8.0)
+    assert count_false_positive_downs(demand, ready, [(0, (3,))], lead) == (0, 1)
+    assert count_false_positive_downs(demand, ready, [(0, (2,))], lead) == (1, 1)
+
+
+def test_fleet_causal_false_positives_are_a_subset_of_any_violation(
+    fleet: tuple[list[GroupTrace], SimConfig, list[object]],
+) -> None:
+    traces, cfg, fcs = fleet
+    for scaler in ("predictive", "reactive"):
+        res = simulate_fleet(traces, cfg, scaler, fcs)  # type: ignore[arg-type]
+        for g in res.groups:
+            assert len(g.removals) == g.scale_downs
+            assert 0 <= g.false_positive_scale_downs <= g.false_positive_scale_downs_any_violation
+            assert g.false_positive_scale_downs_any_violation <= g.scale_downs
