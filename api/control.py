@@ -59,7 +59,9 @@ def _actor(who: Principal) -> str:
 @router.post("/approvals/{decision_id}/approve", response_model=PendingOut, responses={**RESOLVE})
 def approve(session: DB, decision_id: uuid.UUID, body: ResolveIn,
             who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
-    """Let the decision act as proposed (placements create their VM now)."""
+    """Let the decision act as proposed: a placement creates its VM now; a scaling or healing
+    decision is handed to the actuators, which carry it out within about a second (its outcome
+    arrives on the events stream under the approved copy's decision id)."""
     row = _open(session, decision_id, acting=True)
     if row.action == "place":
         apply_to_host(session, row.decision["request"], row.decision["target_host"])

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from novacron.store import models
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -72,3 +72,23 @@ def resolve_pending(session: Session, row: models.PendingDecision, status: str, 
     row.resolved_by = actor
     row.comment = comment
     row.override = override
+
+
+def approved_to_dispatch(session: Session, limit: int = 100) -> list[models.PendingDecision]:
+    """Approved stream decisions whose approved copy has not been published yet, oldest
+    approval first. Placements are left out: they act inside the approving request."""
+    q = (select(models.PendingDecision)
+         .where(models.PendingDecision.status == APPROVED,
+                models.PendingDecision.action != "place",
+                models.PendingDecision.dispatched_at.is_(None))
+         .order_by(models.PendingDecision.resolved_at)
+         .limit(limit))
+    return list(session.scalars(q))
+
+
+def mark_dispatched(session: Session, decision_ids: list[uuid.UUID]) -> None:
+    if not decision_ids:
+        return
+    session.execute(update(models.PendingDecision)
+                    .where(models.PendingDecision.decision_id.in_(decision_ids))
+                    .values(dispatched_at=utcnow()))

@@ -1,18 +1,24 @@
-"""Actuator agent: apply decisions to libvirt, once each, and publish the verified outcome."""
+"""Actuator agent: apply decisions to libvirt, once each, and publish the verified outcome.
+Decisions that must wait for an operator are parked for approval; the relay publishes the
+approved ones back to the decisions topic (see streams.approvals)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
-from novacron.actuators.executor import execute
-from novacron.store.ledger import PgLedger
-from novacron.streams import runtime
+from novacron.streams import approvals, runtime
 from novacron.streams.app import actions_topic, app, decisions_topic
 from novacron.streams.deadletter import decode_or_dead_letter
 
 from novacron import topics as registry
 from novacron.events import Decision
+
+log = logging.getLogger(__name__)
+
+# How often approvals made through the API are looked for: an approval acts within this.
+APPROVAL_POLL_S = 1.0
 
 
 @app.agent(decisions_topic)
@@ -23,8 +29,19 @@ async def actuator_agent(stream: Any) -> None:
         if decision is None:
             continue
         rt = runtime.current()
-        ledger = PgLedger(rt.sessions)
-        # libvirt and the ledger block: keep them off the event loop.
-        result = await asyncio.to_thread(execute, decision, rt.fleet, ledger, rt.paused)
+        # libvirt and the database block: keep them off the event loop.
+        result = await asyncio.to_thread(approvals.act, decision, rt.fleet, rt.sessions, rt.paused)
         if result is not None:
             await actions_topic.send(key=result.key.encode(), value=result.to_bytes())
+
+
+@app.timer(interval=APPROVAL_POLL_S)
+async def approval_relay() -> None:
+    """Publish approved copies, then mark them (at least once; the ledger dedups)."""
+    rt = runtime.current()
+    copies, done = await asyncio.to_thread(approvals.take_approved, rt.sessions)
+    for copy in copies:
+        await decisions_topic.send(key=copy.key.encode(), value=copy.to_bytes())
+        log.info("approved %s %s published as %s", copy.action.value, copy.target_id, copy.decision_id)
+    if done:
+        await asyncio.to_thread(approvals.mark_dispatched, rt.sessions, done)

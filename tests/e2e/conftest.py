@@ -23,7 +23,9 @@ from novacron.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="session")
+# Package scope: the worker stops when the e2e tests are done, so it does not act (relay
+# approvals, heal test domains) behind the unit tests that run after it in the same session.
+@pytest.fixture(scope="package")
 def pipeline(settings: Settings, sessions: sessionmaker[Session],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     start_all(settings, ["postgres", "broker", "tsdb"])
