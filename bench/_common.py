@@ -23,3 +23,13 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(out, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def write_and_show(name: str, figures: dict[str, Any]) -> Path:
+    """``write_results``, then every figure on its own line and where they went (the caller
+    prints its one-line summary last)."""
+    path = write_results(name, figures)
+    for k, v in figures.items():
+        print(f"{k}: {v}")
+    print(f"wrote {path}")
+    return path

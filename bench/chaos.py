@@ -48,7 +48,7 @@ from novacron.healing import (
 )
 from novacron.healing.ladder import BOOTS, MOVES, STARTS_ELSEWHERE
 
-from bench._common import write_results
+from bench._common import write_and_show
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MONTH_S = 30 * 86400.0
@@ -597,10 +597,7 @@ def main(argv: list[str] | None = None) -> None:
     figures = sim.figures()
     figures.update(quick=args.quick, seed=args.seed,
                    wall_s=round(time.perf_counter() - started, 2))
-    path = write_results("chaos", figures)
-    for k, v in figures.items():
-        print(f"{k}: {v}")
-    print(f"wrote {path}")
+    write_and_show("chaos", figures)
     print(
         f"chaos (simulated fleet): {figures['faults_injected']} faults, crash detect p95 "
         f"{figures['vm_crash_detect_p95_s']}s, crash recovery p95 "

@@ -34,7 +34,7 @@ from novacron.actuators.placement_state import inventory
 from novacron.healing import Healer, LifecycleEvent
 from novacron.streams.heal_core import HealLoop, Step
 
-from bench._common import write_results
+from bench._common import write_and_show
 from novacron.events import (
     ActionKind,
     ActionResult,
@@ -310,10 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
     }
-    path = write_results("chaos_libvirt", figures_out)
-    for k, v in figures_out.items():
-        print(f"{k}: {v}")
-    print(f"wrote {path}")
+    write_and_show("chaos_libvirt", figures_out)
     print(f"chaos_libvirt: {len(faults)} faults, crash detect p95 "
           f"{figures_out['vm_crash_detect_p95_s']} s, crash recovery p95 "
           f"{figures_out['vm_crash_recovery_p95_s']} s, host recovery p95 "

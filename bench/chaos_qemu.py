@@ -28,7 +28,7 @@ import libvirt
 from novacron.actuators.connection import ActuatorError, Fleet, HostConnection
 from novacron.actuators.qemu_session import SessionDaemon, define_guests, remove_guests
 
-from bench._common import write_results
+from bench._common import write_and_show
 from bench.chaos_libvirt import Bench, Fault, summary
 
 
@@ -114,10 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         "wall_s": round(time.perf_counter() - started, 1),
         "quick": args.quick,
     }
-    path = write_results("chaos_qemu", figures)
-    for k, v in figures.items():
-        print(f"{k}: {v}")
-    print(f"wrote {path}")
+    write_and_show("chaos_qemu", figures)
     print(f"chaos_qemu: {len(faults)} faults on {vms} real QEMU guests / {hosts} hosts, crash "
           f"detect p95 {figures['vm_crash_detect_p95_s']} s, crash recovery p95 "
           f"{figures['vm_crash_recovery_p95_s']} s, hang detect p95 "
