@@ -15,7 +15,7 @@ from typing import Any
 
 import libvirt
 from novacron.actuators import lifecycle
-from novacron.actuators.clone import clone, clone_name
+from novacron.actuators.clone import clone, clone_name, remove_clone
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.deadline import Deadline
 from novacron.actuators.inspect import domain_state
@@ -171,12 +171,28 @@ def _scale_up(decision: Decision) -> bool:
     return decision.params.get("direction") == "up"
 
 
+def _clones(decision: Decision) -> list[tuple[str, str]]:
+    """(name, target host) of each clone: a group's scale-out lists them, each on the host the
+    placement engine chose; the healer's names one target."""
+    listed = decision.params.get("clones")
+    if listed:
+        return [(str(c["name"]), str(c["target_host"])) for c in listed]
+    name = decision.params.get("name") or clone_name(decision.target_id, decision.decision_id)
+    return [(str(name), _target(decision))]
+
+
+def _clone_source(decision: Decision) -> str:
+    # A group decision targets the group; it names the member to clone.
+    return str(decision.params.get("source_vm") or decision.target_id)
+
+
 def _observe_scale_out(fleet: Fleet, decision: Decision) -> dict[str, Any]:
     if _scale_up(decision):
         host, dom = fleet.find_domain(decision.target_id, decision.params.get("source_host"))
         return {**domain_state(dom), "host_id": host.host_id}
-    name = decision.params.get("name") or clone_name(decision.target_id, decision.decision_id)
-    return {**where(fleet, str(name)), "clone": name}
+    found = {name: where(fleet, name) for name, _ in _clones(decision)}
+    first = next(iter(found))
+    return {**found[first], "clone": first, "clones": found}
 
 
 def _apply_scale_out(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
@@ -190,10 +206,11 @@ def _apply_scale_out(fleet: Fleet, decision: Decision, deadline: Deadline) -> st
         set_vcpus(dom, vcpus)
         set_memory(dom, memory)
         return f"scaled up in place to {vcpus} vCPUs, {memory} MiB"
-    name = str(decision.params.get("name") or clone_name(decision.target_id, decision.decision_id))
     source = decision.params.get("source_host")
-    return clone(fleet, decision.target_id, str(source) if source else None, _target(decision),
-                 name, deadline)
+    at = decision.occurred_at.timestamp()
+    return "; ".join(clone(fleet, _clone_source(decision), str(source) if source else None,
+                           target, name, deadline, cloned_at=at)
+                     for name, target in _clones(decision))
 
 
 def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
@@ -201,7 +218,33 @@ def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
         return bool(after["vcpus"] == int(decision.params.get("vcpus", after["max_vcpus"]))
                     and after["memory_mib"] == int(decision.params.get(
                         "memory_mib", after["max_memory_mib"])))
-    return bool(after["running_on"] == [_target(decision)])
+    # Each clone runs on the placement's host, and only there.
+    return all(after["clones"][name]["running_on"] == [target]
+               for name, target in _clones(decision))
+
+
+def _removals(decision: Decision) -> list[str]:
+    listed = decision.params.get("remove")
+    if not listed:
+        raise ActuatorError(f"scale_in of {decision.target_id}: the decision names no replica "
+                            "to remove (params.remove)")
+    return [str(r["name"]) for r in listed]
+
+
+def _observe_scale_in(fleet: Fleet, decision: Decision) -> dict[str, Any]:
+    return {"removed": {name: where(fleet, name) for name in _removals(decision)}}
+
+
+def _apply_scale_in(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    group = decision.params.get("group")
+    return "; ".join(remove_clone(fleet, name, deadline, str(group) if group else None,
+                                  float(decision.params.get("graceful_s", 30.0)))
+                     for name in _removals(decision))
+
+
+def _verify_scale_in(after: dict[str, Any], decision: Decision) -> bool:
+    # Gone from every host (an unreachable host still counts as a copy: not verified).
+    return all(not after["removed"][name]["copies"] for name in _removals(decision))
 
 
 # ------------------------------------------------------------------ plain lifecycle operations
@@ -255,6 +298,7 @@ OPERATIONS: dict[ActionKind, Operation] = {
     ActionKind.MIGRATE: Operation(_observe_vm, _apply_move, _verify_move),
     ActionKind.START: Operation(_observe_start, _apply_start, _verify_start),
     ActionKind.SCALE_OUT: Operation(_observe_scale_out, _apply_scale_out, _verify_scale_out),
+    ActionKind.SCALE_IN: Operation(_observe_scale_in, _apply_scale_in, _verify_scale_in),
     ActionKind.SHUTDOWN: Operation(_observe_vm, _lifecycle(_shutdown), _verify_off),
     ActionKind.DESTROY: Operation(_observe_vm, _lifecycle(_destroy), _verify_off),
     # Reboot and reset act even on a VM that reads running: that is what they are for.
