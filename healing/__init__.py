@@ -24,6 +24,7 @@ from novacron.healing.health import (
     ResourceUsage,
     StorageFault,
     VmRegistered,
+    VmTraitsChanged,
 )
 from novacron.healing.ladder import RUNG_BUDGET_S, RecoveryPlan, Rung
 from novacron.healing.learning import ThompsonLadder
@@ -60,5 +61,6 @@ __all__ = [
     "TestFencer",
     "ThompsonLadder",
     "VmRegistered",
+    "VmTraitsChanged",
     "diagnose",
 ]

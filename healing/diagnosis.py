@@ -169,9 +169,9 @@ def diagnose_vm(
                         {"paused_s": round(paused, 3)})
         return None
     silent = (now - vm.last_alive()).total_seconds()
-    limit = s.agent_timeout_s if vm.has_guest_agent else s.metric_stale_s
+    limit = s.agent_timeout_s if vm.agent_reporting() else s.metric_stale_s
     if silent > limit and host_silence_s <= s.host_fresh_s:
-        signal = "guest agent heartbeat" if vm.has_guest_agent else "metrics"
+        signal = "guest agent heartbeat" if vm.agent_reporting() else "metrics"
         return make(FailureClass.VM_HUNG, f"no {signal} for {silent:.0f}s (limit {limit:.0f}s)",
                     {"signal": signal, "silence_s": round(silent, 3), "limit_s": limit})
     exhausted = _exhaustion(vm.usage, vm.anomaly, now, s)

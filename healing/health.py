@@ -60,6 +60,17 @@ class VmRegistered:
 
 
 @dataclass(frozen=True, slots=True)
+class VmTraitsChanged:
+    """An operator changed a known VM's healing labels: its health record keeps its history."""
+
+    vm_id: str
+    at: datetime
+    priority: int = 0
+    standby_id: str | None = None
+    has_guest_agent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LifecycleEvent:
     vm_id: str
     host_id: str
@@ -123,6 +134,7 @@ class HostHeartbeat:
 Observation = (
     HostRegistered
     | VmRegistered
+    | VmTraitsChanged
     | LifecycleEvent
     | GuestHeartbeat
     | MetricSeen
@@ -151,9 +163,15 @@ class VmHealth:
     usage: dict[str, tuple[float, datetime]] = field(default_factory=dict)
     storage_faults: list[tuple[datetime, str]] = field(default_factory=list)
 
+    def agent_reporting(self) -> bool:
+        """The guest agent is the liveness signal only once it has spoken: a VM labelled with
+        an agent that never reports (not installed, not started yet) is judged by its
+        metrics, not declared hung for a silence that was always there."""
+        return self.has_guest_agent and self.last_heartbeat is not None
+
     def last_alive(self) -> datetime:
-        """Latest liveness evidence: guest agent if present, else metric arrival, else start."""
-        signal = self.last_heartbeat if self.has_guest_agent else self.last_metric
+        """Latest liveness evidence: guest agent if reporting, else metric arrival, else start."""
+        signal = self.last_heartbeat if self.agent_reporting() else self.last_metric
         return max(signal, self.state_since) if signal is not None else self.state_since
 
 
@@ -198,6 +216,10 @@ class HealthModel:
                     obs.vm_id, obs.host_id, state, obs.at, obs.has_guest_agent, obs.priority,
                     obs.size, obs.standby_id, obs.scalable,
                 )
+            case VmTraitsChanged():
+                if (vm := self.vms.get(obs.vm_id)) is not None:
+                    vm.priority, vm.standby_id = obs.priority, obs.standby_id
+                    vm.has_guest_agent = obs.has_guest_agent
             case LifecycleEvent():
                 self._lifecycle(obs)
             case GuestHeartbeat():

@@ -32,6 +32,9 @@ from novacron.events import utcnow
 heal_inputs = app.topic(registry.HEALTH.name, registry.ACTIONS.name,
                         value_serializer="raw", key_serializer="raw")
 
+# How often the inventory (domains and their healing labels) is read again from libvirt.
+INVENTORY_REFRESH_S = 30.0
+
 _loop: HealLoop | None = None
 _watcher: LifecycleWatcher | None = None
 _lifecycle: queue.SimpleQueue[LifecycleEvent] = queue.SimpleQueue()
@@ -81,6 +84,14 @@ async def heal_agent(stream: Any) -> None:
         # lifecycle event is judged.
         await _publish(await asyncio.to_thread(_metrics_seen, loop))
         await _publish(await asyncio.to_thread(loop.ingest, batch))
+
+
+@app.timer(interval=INVENTORY_REFRESH_S)
+async def heal_inventory() -> None:
+    """New domains and changed healing labels reach the healer without a restart."""
+    loop = await asyncio.to_thread(_heal_loop)
+    vms = await asyncio.to_thread(inventory, runtime.current().fleet)
+    await _publish(await asyncio.to_thread(loop.register, vms, utcnow()))
 
 
 @app.timer(interval=1.0)

@@ -32,6 +32,7 @@ from novacron.healing import (
     MetricSeen,
     Observation,
     VmRegistered,
+    VmTraitsChanged,
 )
 from novacron.healing.labels import InventoryVm
 
@@ -114,6 +115,9 @@ class HealLoop:
     # ------------------------------------------------------------ inputs
 
     def register(self, inventory: Inventory, at: datetime) -> Step:
+        """Hosts and VMs as the inventory shows them now. Called at start and again
+        periodically: new VMs (clones, VMs the API created) get their labels' traits, and a
+        watched VM whose healing labels changed has its traits updated in place."""
         obs: list[Observation] = []
         with self._lock:
             for host_id, labels, capacity, vms in inventory:
@@ -122,7 +126,12 @@ class HealLoop:
                 self._hosts[host_id] = (labels, capacity)
                 for vm in vms:
                     known = vm if isinstance(vm, InventoryVm) else InventoryVm(*vm)
+                    before = self._vms.get(known.vm_id)
                     self._vms[known.vm_id] = (host_id, known)
+                    t = known.traits
+                    if known.vm_id in self._watched and before is not None and before[1].traits != t:
+                        obs.append(VmTraitsChanged(known.vm_id, at, t.priority, t.standby_id,
+                                                   t.has_guest_agent))
             return self._step(self.healer.observe_all(obs) if obs else [])
 
     def ingest(self, raws: Iterable[bytes | str | None]) -> Step:

@@ -18,7 +18,14 @@ from novacron.actuators.fencing import LibvirtDestroyFencer
 from novacron.actuators.placement_state import inventory, where
 from novacron.actuators.xml import DomainSpec, HostSpec, NumaCell, host_xml
 from novacron.healing import Healer, TestFencer
-from novacron.healing.labels import GUEST_AGENT_LABEL, PRIORITY_LABEL, STANDBY_LABEL, parse_traits
+from novacron.healing.labels import (
+    GUEST_AGENT_LABEL,
+    PRIORITY_LABEL,
+    STANDBY_LABEL,
+    HealingTraits,
+    InventoryVm,
+    parse_traits,
+)
 from novacron.store.ledger import PgLedger
 from novacron.streams.heal_core import HealLoop
 from sqlalchemy.orm import Session, sessionmaker
@@ -182,3 +189,23 @@ def test_priority_decides_who_restarts_when_capacity_is_short(fleet_dir: Path) -
     assert moves[0].params.get("target_host") == "host-001"
     assert all(d.target_id != "vm-a-low" for d in moves), \
         [(d.target_id, d.action, d.params) for d in moves]
+
+
+def test_a_later_inventory_brings_changed_labels_and_new_vms_in() -> None:
+    """The heal agent reads the inventory again every INVENTORY_REFRESH_S: a watched VM's new
+    healing labels update it in place, and a VM defined since (a clone) gets its own labels."""
+    loop = HealLoop(Healer(fencer=TestFencer(), rng=random.Random(1)))
+    at = utcnow()
+    loop.register([("host-1", {"zone": "zone-a"}, 8, [InventoryVm("vm-1", True, 2)])], at)
+    loop.seen([("vm-1", None)], at)
+    assert loop.healer.model.vms["vm-1"].priority == 0
+    later = at + timedelta(seconds=30)
+    loop.register([("host-1", {"zone": "zone-a"}, 8, [
+        InventoryVm("vm-1", True, 2, HealingTraits(priority=9, standby_id="vm-2")),
+        InventoryVm("vm-2", True, 2, HealingTraits(priority=4, has_guest_agent=True)),
+    ])], later)
+    vm1 = loop.healer.model.vms["vm-1"]
+    assert (vm1.priority, vm1.standby_id) == (9, "vm-2") and vm1.last_metric == at
+    loop.seen([("vm-2", None)], later)
+    vm2 = loop.healer.model.vms["vm-2"]
+    assert (vm2.host_id, vm2.priority, vm2.has_guest_agent) == ("host-1", 4, True)

@@ -23,6 +23,7 @@ from novacron.healing.health import (
     StorageFault,
     VmRegistered,
     VmState,
+    VmTraitsChanged,
 )
 
 from novacron.events import HealthState
@@ -107,6 +108,41 @@ def test_vm_hung_from_metric_staleness_without_agent() -> None:
     assert diagnose(m, t(34), S) == []  # metrics are a slower signal: wider bound
     d = only(diagnose(m, t(36), S))
     assert d.failure == FailureClass.VM_HUNG and d.evidence["signal"] == "metrics"
+
+
+def test_an_agent_that_never_reported_is_not_the_liveness_signal() -> None:
+    """Labelled with a guest agent that never speaks (not installed): judged by metrics, so
+    metrics that keep coming keep it healthy, and their silence still finds a hang."""
+    m = model(agent=True)
+    beat(m, 5, vms=False)
+    for s in range(6, 60):
+        beat(m, s, vms=False)
+        m.observe(MetricSeen("vm1", t(s)))
+        m.observe(MetricSeen("vm2", t(s)))
+    assert diagnose(m, t(59), S) == []  # 54 s without any heartbeat, metrics flowing
+    for s in range(60, 92):
+        beat(m, s, vms=False)
+        m.observe(MetricSeen("vm2", t(s)))
+    d = only(diagnose(m, t(91), S))
+    assert d.subject_id == "vm1" and d.evidence["signal"] == "metrics"
+    # Once the agent has spoken, its silence is what counts (the faster bound).
+    m.observe(GuestHeartbeat("vm2", t(91)))
+    for s in range(92, 103):
+        beat(m, s, vms=False)
+        m.observe(MetricSeen("vm2", t(s)))
+    hung = {d.subject_id: d.evidence["signal"] for d in diagnose(m, t(102), S)}
+    assert hung == {"vm1": "metrics", "vm2": "guest agent heartbeat"}
+
+
+def test_changed_healing_labels_update_a_known_vm_in_place() -> None:
+    m = model(agent=False)
+    beat(m, 5)
+    m.observe(VmTraitsChanged("vm1", t(6), priority=7, standby_id="vm2", has_guest_agent=True))
+    vm = m.vms["vm1"]
+    assert (vm.priority, vm.standby_id, vm.has_guest_agent) == (7, "vm2", True)
+    assert vm.last_metric == t(5) and vm.state_since == T0  # its history is kept
+    m.observe(VmTraitsChanged("nobody", t(6), priority=1))  # an unknown VM: ignored
+    assert "nobody" not in m.vms
 
 
 def test_vm_paused_too_long_is_hung() -> None:
