@@ -79,7 +79,6 @@ TOPOLOGY_KEYS = ("host", "rack", "zone")
 # A group id names the clones (domain names) and is the decisions' target id.
 GROUP_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
 Memory = dict[str, Any]
-_IDS = uuid.UUID("5d6f7a52-3f7e-4c55-9a36-0e4b8a1c2d10")  # namespace of group decision ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +365,7 @@ def _place(group_id: str, fleet: FleetView, tpl: FleetVm, names: Sequence[str],
     rest were not placed (empty when all were)."""
     state = fleet_state(fleet)
     scheduler = Scheduler(state)
-    terms = ()
+    terms: tuple[AffinityTerm, ...] = ()
     if anti is not None:
         terms = (AffinityTerm(LabelSelector.of({GROUP_LABEL: group_id}), anti[0], anti=True,
                               hard=anti[1]),)
@@ -392,11 +391,13 @@ def evaluate_group(
     group_id: str, memory: Memory, fleet: FleetView, policy: GroupPolicy, now_s: float, *,
     stale_after_s: float = 180.0, forecast: Forecast | None = None,
     fallback_reason: str | None = None, upper_down: Sequence[float] | None = None,
-    level_down: float | None = None,
+    level_down: float | None = None, decision_id: uuid.UUID | None = None,
 ) -> Outcome:
     """One evaluation of one group at event time ``now_s``. ``forecast`` is of the group's
     aggregate in % of one replica (:attr:`GroupLoad.history`); ``upper_down`` its upper bound
-    at ``level_down``."""
+    at ``level_down``. ``decision_id`` (new by default) also names the clones: not derived
+    from the group and event time, since a trace replayed again must not find the ledger
+    entries of its previous run."""
     members = fleet.members(group_id)
     tpl = template(members)
     memory = {**memory, "eval": now_s,
@@ -446,7 +447,7 @@ def evaluate_group(
         return Outcome(None, {**memory, "state": _stored(step.state)})
     up = d.delta > 0
     event = to_event(d, host_id=tpl.host_id, mode=policy.mode_out if up else policy.mode_in)
-    decision_id = uuid.uuid5(_IDS, f"{group_id}/{now_s!r}/{d.direction.value}/{d.desired}")
+    decision_id = decision_id or uuid.uuid4()
     base = {**event.params, "group": group_id, "source_vm": tpl.vm_id,
             "source_host": tpl.host_id, "policy_sources": policy.sources}
     trigger = {**event.trigger, "fresh_members": list(load.fresh),

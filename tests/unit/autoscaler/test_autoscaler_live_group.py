@@ -3,6 +3,7 @@ decisions whose replicas are placed by the placement engine."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -241,10 +242,12 @@ def test_membership_and_template() -> None:
     assert template([clone]) == clone and template([]) is None
 
 
-def test_the_same_evaluation_gives_the_same_decision_id() -> None:
+def test_clone_names_come_from_the_decision_id() -> None:
     vms = (member("web-0", "h0"),)
     fleet = FleetView((host(0), host(1)), vms)
-    a = evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(), T0).decision
-    b = evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(), T0).decision
-    assert a is not None and b is not None and a.decision_id == b.decision_id
-    assert a.params["clones"] == b.params["clones"]
+    ids = [uuid.UUID(int=7), uuid.uuid4()]
+    a, b, c = (evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(), T0, decision_id=i).decision
+               for i in (ids[0], ids[0], ids[1]))
+    assert a is not None and b is not None and c is not None and a.decision_id == ids[0]
+    assert a.params["clones"] == b.params["clones"] != c.params["clones"]
+    assert a.params["name"] == f"web-c{ids[0].hex[:8]}-0"
