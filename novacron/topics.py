@@ -27,7 +27,13 @@ DECISIONS = TopicSpec("novacron.decisions", "explained decisions", "target id")
 ACTIONS = TopicSpec("novacron.actions", "actuator outcomes", "target id")
 HEALTH = TopicSpec("novacron.health", "health events", "vm_id or host_id")
 DEADLETTER = TopicSpec("novacron.deadletter", "rejected messages with the reason", "source key")
+# Internal: the features of grouped VMs re-keyed by group, so one partition (one table
+# shard) sees a whole group whichever partitions its members' features came on.
+GROUP_FEATURES = TopicSpec("novacron.features.by-group",
+                           "CPU features of VMs in a scaling group, for the group autoscaler",
+                           "group id")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     METRICS_RAW, FEATURES, FORECASTS, DECISIONS, ACTIONS, HEALTH, DEADLETTER,
+    GROUP_FEATURES,
 )

@@ -74,7 +74,7 @@ def test_compose_provisioning_files_exist() -> None:
 
 # Modules that import the Faust app: it must be imported in the BackgroundWorker's thread, so a
 # test module that imports one of them at collection time breaks every e2e test of the run.
-_FAUST_MODULES = ("app", "actuate", "deadletter", "decide", "features", "heal", "main", "record")
+_FAUST_MODULES = ("app", "actuate", "deadletter", "decide", "decide_group", "features", "heal", "main", "record")
 
 
 def test_no_test_module_imports_the_faust_app_at_collection() -> None:

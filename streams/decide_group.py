@@ -1,0 +1,223 @@
+"""Group decision agents: horizontal scaling of VM groups (``autoscaler.live_group``).
+
+Two stages, because a group's members' features arrive on whichever partitions their VM ids
+hash to, and a group's state must be whole in one place however many partitions the worker
+has:
+
+1. ``group_router`` reads ``novacron.features``, looks each VM's group up in the fleet's
+   labels (``novacron.io/group``) and re-sends the CPU features of grouped VMs to the internal
+   ``novacron.features.by-group`` topic keyed by group id (a repartition, as Faust's
+   ``group_by`` does, written out so membership can come from libvirt).
+2. ``group_scaler`` reads that topic; its table, keyed by group id, lives on the group's
+   partition and holds the members' latest features and the rule's memory. When the group's
+   event time (its newest member feature) has moved ``evaluate_every_s`` since the last
+   evaluation, it forecasts the aggregate through the serving layer (the reactive rule
+   decides when serving is down or the history short, and says so), reads the fleet and the
+   stored policies, and lets ``evaluate_group`` decide; the decision goes to
+   ``novacron.decisions`` for the actuator agent. Backfilled features build state only.
+
+The fleet and the policies are read at most every few seconds of wall time: that is when to
+ask libvirt and the database again, not a time any decision reasons with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from novacron.actuators.clone import group_inventory
+from novacron.autoscaler.live import LEVEL, LEVEL_DOWN
+from novacron.autoscaler.live_group import (
+    FleetView,
+    GroupLoad,
+    default_group_policy,
+    evaluate_group,
+    group_load,
+    group_policy,
+    label_problem,
+    record_feature,
+    template,
+)
+from novacron.policy import LoadedPolicy, Policy, PolicySet
+from novacron.serving.client import ServingUnavailable
+from novacron.serving.schemas import MIN_HISTORY, SeriesIn
+from novacron.store import fleet as fleet_store
+from novacron.streams import runtime
+from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic
+from novacron.streams.deadletter import send_dead_letter
+from novacron.streams.tsdb import TSDBWriter, decision_point
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from novacron import topics as registry
+from novacron.events import Decision, FeatureVector, Forecast, InvalidEvent, MetricName, decode
+
+log = logging.getLogger(__name__)
+
+group_features_topic = app.topic(registry.GROUP_FEATURES.name, value_serializer="raw",
+                                 key_serializer="raw", partitions=app.conf.topic_partitions)
+
+# group id -> {"members": latest feature per member, "event_s", "eval", the rule's state,
+# the aggregate forecast's accuracy record, clones ordered and replicas being removed}
+# (see autoscaler.live_group)
+group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
+                        schema=JSON_SCHEMA)
+
+INVENTORY_MAX_AGE_S = 2.0  # wall time: how stale the fleet may be for routing and placing
+POLICIES_MAX_AGE_S = 30.0
+
+
+class _Cached:
+    """The fleet's labels and the stored policies, re-read when older than their max age."""
+
+    def __init__(self) -> None:
+        self.view = FleetView((), ())
+        self.view_at = -math.inf
+        self.policies: PolicySet | None = None
+        self.policies_at = -math.inf
+        self._warned: set[str] = set()
+
+    async def fleet(self, max_age_s: float = INVENTORY_MAX_AGE_S) -> FleetView:
+        if time.monotonic() - self.view_at > max_age_s:
+            self.view = await asyncio.to_thread(group_inventory, runtime.current().fleet)
+            self.view_at = time.monotonic()
+            for vm in self.view.vms:
+                problem = label_problem(vm)
+                if problem and vm.vm_id not in self._warned:
+                    self._warned.add(vm.vm_id)
+                    log.warning("group label ignored: %s", problem)
+        return self.view
+
+    async def policy_set(self) -> PolicySet | None:
+        if time.monotonic() - self.policies_at > POLICIES_MAX_AGE_S:
+            try:
+                self.policies = await asyncio.to_thread(_stored_policies)
+            except SQLAlchemyError as exc:  # keep the last set; labels and defaults still apply
+                log.warning("stored policies unreadable (%s); using the last ones read", exc)
+            self.policies_at = time.monotonic()
+        return self.policies
+
+
+def _stored_policies() -> PolicySet:
+    out = []
+    with runtime.current().sessions() as s:
+        for row in fleet_store.policies(s):
+            try:
+                out.append(LoadedPolicy(Policy.model_validate(row.spec),
+                                        row.source or f"store:{row.name}", 1))
+            except ValidationError:
+                continue  # written by an older schema; `policy validate` reports it
+    return PolicySet(out)
+
+
+cache = _Cached()
+
+
+@app.agent(features_topic)
+async def group_router(stream: Any) -> None:
+    async for event in stream.events():
+        try:  # the decision agent dead-letters a bad feature vector; once is enough
+            fv = decode(FeatureVector, event.value)
+        except InvalidEvent:
+            continue
+        if fv.metric != MetricName.CPU:
+            continue
+        view = await cache.fleet()
+        group = view.group_of(fv.vm_id)
+        if group is None and all(v.vm_id != fv.vm_id for v in view.vms):
+            group = (await cache.fleet(max_age_s=0.5)).group_of(fv.vm_id)  # a new clone?
+        if group is not None:
+            await group_features_topic.send(key=group.encode(), value=event.value)
+
+
+async def forecast_of(group: str, load: GroupLoad, at_s: float,
+                      ) -> tuple[Forecast | None, list[float] | None, str | None]:
+    """The aggregate's forecast at LEVEL (in % of one replica), its LEVEL_DOWN upper bound,
+    or why there is none."""
+    if len(load.history) < MIN_HISTORY:
+        return None, None, f"history too short ({len(load.history)} points)"
+    rt = runtime.current()
+    horizon = max(1, math.ceil(rt.horizon_s / load.step_s))
+    series = SeriesIn(series_id=group, history=list(load.history), step_s=load.step_s,
+                      horizon=horizon, start_s=at_s - (len(load.history) - 1) * load.step_s,
+                      levels=[LEVEL, LEVEL_DOWN])
+    try:
+        resp = await rt.forecasts.forecast([series])
+    except ServingUnavailable as exc:
+        return None, None, f"serving unavailable: {exc}"
+    except ValueError as exc:
+        return None, None, f"serving rejected the request: {exc}"
+    out = resp.forecasts[0]
+    iv = next(i for i in out.intervals if i.level == LEVEL)
+    high = next((i.upper for i in out.intervals if i.level == LEVEL_DOWN), None)
+    fc = Forecast(occurred_at=datetime.fromtimestamp(at_s, UTC), vm_id=group,
+                  metric=MetricName.CPU, horizon_s=horizon * load.step_s, step_s=load.step_s,
+                  point=out.point, lower=iv.lower, upper=iv.upper, level=LEVEL, model=out.model,
+                  model_version=out.model_version)
+    return fc, high, None
+
+
+@app.agent(group_features_topic)
+async def group_scaler(stream: Any) -> None:
+    writer = TSDBWriter(runtime.current().tsdb_url)
+    try:
+        async for event in stream.events():
+            decision = await _one(event)
+            if decision is not None:
+                await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
+                await writer.write_points([decision_point(decision)])
+    finally:
+        await writer.close()
+
+
+async def _one(event: Any) -> Decision | None:
+    group = (event.key or b"").decode("utf-8", "replace")
+    try:
+        fv = decode(FeatureVector, event.value)
+    except InvalidEvent as exc:
+        await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value, exc.reason,
+                               "group_scaler")
+        return None
+    rt = runtime.current()
+    state = record_feature(dict(group_state[group]), fv.vm_id, fv.occurred_at.timestamp(),
+                           fv.last, fv.allocated or 0.0, fv.history, fv.step_s)
+    now = float(state["event_s"])
+    last = state.get("eval")
+    if fv.backfill or (last is not None and now - last < rt.evaluate_every_s):
+        group_state[group] = state
+        return None
+    try:
+        view = await cache.fleet()
+        members = view.members(group)
+        tpl = template(members)
+        pset = await cache.policy_set()
+        base = dataclasses.replace(default_group_policy(), mode=rt.scaling.mode)
+        labels = dict(tpl.labels) if tpl else {}
+        policy = group_policy(labels, base, pset.effective(labels) if pset else None)
+        for problem in policy.problems:
+            log.warning("group %s: %s", group, problem)
+        stale_s = max(3 * rt.feature_emit_every_s, rt.evaluate_every_s)
+        forecast: Forecast | None = None
+        upper_down: list[float] | None = None
+        fallback: str | None = "no member of the group in the fleet"
+        running = [m for m in members if m.running]
+        load = group_load(state, running, now, tpl.vcpus, stale_s) if tpl else None
+        if load is not None:
+            forecast, upper_down, fallback = await forecast_of(group, load, now)
+        out = evaluate_group(group, state, view, policy, now, stale_after_s=stale_s,
+                             forecast=forecast, fallback_reason=fallback, upper_down=upper_down,
+                             level_down=LEVEL_DOWN if upper_down is not None else None)
+    except ValueError as exc:  # e.g. a forecast or a fleet that does not validate
+        await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value,
+                               f"group decision failed: {exc}", "group_scaler")
+        group_state[group] = {**state, "eval": now}
+        return None
+    if out.note:
+        log.info("%s", out.note)
+    group_state[group] = out.memory
+    return out.decision
