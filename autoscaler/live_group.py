@@ -301,20 +301,24 @@ def group_load(memory: Memory, running: Sequence[FleetVm], now_s: float, unit_vc
              if m.vm_id in feats and now_s - feats[m.vm_id]["at"] <= stale_after_s]
     if not fresh or unit_vcpus < 1:
         return None
-    busy = [f["util"] / 100.0 * f["alloc"] for _, f in fresh]
-    utils = [b / (f["alloc"] or unit_vcpus) for b, (_, f) in zip(busy, fresh, strict=True)]
-    imputed = tuple(m.vm_id for m in running if m.vm_id not in {x.vm_id for x, _ in fresh})
-    demand = (sum(busy) + len(imputed) * (sum(utils) / len(utils)) * unit_vcpus) / unit_vcpus
+    # A feature without an allocation is relative to the member's vCPUs as libvirt has them.
+    alloc = {m.vm_id: f["alloc"] or m.vcpus for m, f in fresh}
+    busy = sum(f["util"] / 100.0 * alloc[m.vm_id] for m, f in fresh)
+    mean_util = busy / sum(alloc.values())
+    seen = {m.vm_id for m, _ in fresh}
+    stale = [m for m in running if m.vm_id not in seen]
+    demand = (busy + sum(mean_util * m.vcpus for m in stale)) / unit_vcpus
     # Members' histories aligned on their latest point: a member contributes where it has
     # values (a clone that did not exist then contributed nothing).
     length = max(len(f["history"]) for _, f in fresh)
     agg = [0.0] * length
-    for _, f in fresh:
+    for m, f in fresh:
         h = f["history"]
         for i, v in enumerate(h):
-            agg[length - len(h) + i] += v * f["alloc"] / unit_vcpus  # % of one replica
+            agg[length - len(h) + i] += v * alloc[m.vm_id] / unit_vcpus  # % of one replica
     step = min(f["step_s"] for _, f in fresh)
-    return GroupLoad(demand, unit_vcpus, tuple(m.vm_id for m, _ in fresh), imputed, tuple(agg),
+    return GroupLoad(demand, unit_vcpus, tuple(m.vm_id for m, _ in fresh),
+                     tuple(m.vm_id for m in stale), tuple(agg),
                      step)
 
 

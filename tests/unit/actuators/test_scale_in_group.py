@@ -117,3 +117,21 @@ def test_removing_a_clone_already_gone_is_verified_without_acting(
     result = execute(remove("shop-c00000000-0"), fleet, PgLedger(sessions))
     assert result is not None and result.status == ActionStatus.SUCCEEDED, result
     assert result.detail.startswith("already in the decided state")
+
+
+def test_scale_out_fails_unless_the_clone_runs_on_the_placements_host_only(
+        fleet: Fleet, sessions: sessionmaker[Session]) -> None:
+    out, _ = decide(fleet, 97.0, T0, {})
+    assert out is not None and out.action is ActionKind.SCALE_OUT
+    [planned] = out.params["clones"]
+    # Someone started a domain under the clone's name elsewhere: a second copy is not a
+    # verified scale-out.
+    elsewhere = next(h for h in ("host-001", "host-002") if h != planned["target_host"])
+    stray = DomainSpec(name=planned["name"], vcpus=1, max_vcpus=1, memory_mib=512,
+                       max_memory_mib=512, labels={GROUP_LABEL: G, CLONE_OF_LABEL: "shop-0"})
+    fleet.host(elsewhere).get().defineXML(domain_xml(stray)).create()
+    result = execute(out, fleet, PgLedger(sessions))
+    assert result is not None and result.status == ActionStatus.FAILED
+    assert "does not match" in result.detail
+    assert result.after["clones"][planned["name"]]["running_on"] == sorted(
+        [elsewhere, planned["target_host"]])

@@ -162,8 +162,13 @@ def test_a_stale_member_is_counted_at_the_mean_of_the_fresh_ones() -> None:
     load = group_load(mem, vms, T0, unit_vcpus=2, stale_after_s=180)
     assert load is not None
     assert load.fresh == ("web-0", "web-1") and load.imputed == ("web-2",)
-    # busy: 1.6 + 0.8 vCPUs; web-2 at the fresh mean (60 %) of the unit: 1.2; over 2 vCPUs.
-    assert load.demand == pytest.approx((1.6 + 0.8 + 1.2) / 2)
+    # busy: 1.6 + 0.8 vCPUs; web-2 at the fresh mean (60 %) of its own 4 vCPUs: 2.4; in units
+    # of the template's 2 vCPUs.
+    assert load.demand == pytest.approx((1.6 + 0.8 + 2.4) / 2)
+    # A feature without an allocation is taken relative to the member's vCPUs in libvirt.
+    bare = record_feature(mem, "web-2", T0, 50.0, 0.0, [50.0], 60)
+    load = group_load(bare, vms, T0, unit_vcpus=2, stale_after_s=180)
+    assert load is not None and load.demand == pytest.approx((1.6 + 0.8 + 2.0) / 2)
     assert group_load(mem, vms, T0 + 7200, 2, 180) is None  # nothing fresh: no demand
 
 
