@@ -17,11 +17,13 @@ the champion *is* the baseline (``model_version`` says which was served).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ import numpy as np
 from novacron.serving.client import encode_request
 from novacron.serving.launcher import BentoServer
 from novacron.serving.schemas import ForecastRequest, ForecastResponse
+from novacron.serving.timing import parse as parse_timing
 from novacron.training.data import load_or_synthesize
 
 from bench._common import write_results
@@ -77,21 +80,70 @@ def payloads(settings: Settings, n_payloads: int, seed: int = 0) -> list[dict[st
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One timed call, split into stages (ms): the client's encode, round trip and decode,
+    the server's own stages from its Server-Timing header, and the client's GC pauses."""
+
+    total: float
+    encode: float
+    roundtrip: float
+    decode: float
+    server: dict[str, float]
+    client_gc: float
+
+    @property
+    def outside_app(self) -> float:
+        """Round trip minus the service's app time: HTTP server, kernel, client transport."""
+        return self.roundtrip - self.server.get("app", 0.0)
+
+    def split(self) -> dict[str, float]:
+        return {"total": self.total, "client_encode": self.encode, "roundtrip": self.roundtrip,
+                "server_app": self.server.get("app", 0.0), "server_model": self.server.get("model", 0.0),
+                "server_encode": self.server.get("encode", 0.0), "outside_app": self.outside_app,
+                "client_decode": self.decode, "client_gc": self.client_gc}
+
+
+class GCPauses:
+    """Milliseconds this process spent in the cyclic GC since the last ``take``."""
+
+    def __init__(self) -> None:
+        self._t0 = 0.0
+        self._ms = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self._ms += (time.perf_counter() - self._t0) * 1000
+
+    def take(self) -> float:
+        ms, self._ms = self._ms, 0.0
+        return ms
+
+
 def measure(
-    client: httpx.Client, bodies: Sequence[dict[str, Any]], model: str, calls: int
-) -> tuple[list[float], str]:
+    client: httpx.Client, bodies: Sequence[dict[str, Any]], model: str, calls: int, pauses: GCPauses
+) -> tuple[list[Call], str]:
     requests = [ForecastRequest.model_validate({**b, "model": model}) for b in bodies]
     headers = {"content-type": "application/json"}
-    times, version = [], ""
+    out: list[Call] = []
+    version = ""
     for i in range(calls):
+        pauses.take()
         t0 = time.perf_counter()
-        resp = client.post("/forecast", content=encode_request(requests[i % len(requests)]),
-                           headers=headers)  # fmt: skip
+        body = encode_request(requests[i % len(requests)])
+        t1 = time.perf_counter()
+        resp = client.post("/forecast", content=body, headers=headers)
+        t2 = time.perf_counter()
         resp.raise_for_status()
-        out = ForecastResponse.model_validate_json(resp.content)
-        times.append((time.perf_counter() - t0) * 1000)
-        version = out.forecasts[0].model_version
-    return times, version
+        answer = ForecastResponse.model_validate_json(resp.content)
+        t3 = time.perf_counter()
+        out.append(Call((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
+                        parse_timing(resp.headers.get("server-timing", "")), pauses.take()))
+        version = answer.forecasts[0].model_version
+    return out, version
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,20 +172,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         bodies = payloads(settings, 8)
+        # The harness's own heap (pandas, the data pool: ~120k objects) is frozen, as the
+        # service freezes its own after loading: a full collection of it took ~150 ms and
+        # landed in whichever call was running (2-3 per run, so in the p99). Collections of
+        # what the calls themselves allocate still count, and are reported.
+        gc.collect()
+        gc.freeze()
+        pauses = GCPauses()
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            measure(client, bodies, "champion", 10)  # warm-up
-            measure(client, bodies, "seasonal_naive", 10)
-            champ: list[float] = []
-            base: list[float] = []
+            measure(client, bodies, "champion", 10, pauses)  # warm-up
+            measure(client, bodies, "seasonal_naive", 10, pauses)
+            champ: list[Call] = []
+            base: list[Call] = []
             version = ""
             for _ in range(calls // 20):  # interleave blocks so both see the same load
-                t, version = measure(client, bodies, "champion", 10)
+                t, version = measure(client, bodies, "champion", 10, pauses)
                 champ += t
-                base += measure(client, bodies, "seasonal_naive", 10)[0]
+                base += measure(client, bodies, "seasonal_naive", 10, pauses)[0]
     finally:
         if started:
             server.stop()
-    c, b = np.array(champ), np.array(base)
+    c, b = np.array([x.total for x in champ]), np.array([x.total for x in base])
+    app = np.array([x.server.get("app", np.nan) for x in champ])
+    outside = np.array([x.outside_app for x in champ])
     load_after = os.getloadavg()[0]
     figures: dict[str, Any] = {
         "quick": args.quick,
@@ -150,6 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "series_per_s": round(BATCH / (float(c.mean()) / 1000), 1),
         "load_avg_1m_before": round(load_before, 2),  # the machine is shared: context
         "load_avg_1m_after": round(load_after, 2),
+        # Where the time goes: the service's own time per call (Server-Timing "app": body
+        # read and parse, model, encode) and the rest of the round trip outside it.
+        "server_app_p50_ms": round(float(np.percentile(app, 50)), 2),
+        "server_app_p99_ms": round(float(np.percentile(app, 99)), 2),
+        "outside_app_p50_ms": round(float(np.percentile(outside, 50)), 2),
+        "outside_app_p99_ms": round(float(np.percentile(outside, 99)), 2),
+        "client_gc_ms_max": round(max(x.client_gc for x in champ), 2),
+        "slowest_calls": [{k: round(v, 2) for k, v in x.split().items()}
+                          for x in sorted(champ, key=lambda x: -x.total)[:4]],
         "baseline_p50_ms_batch100": round(float(np.percentile(b, 50)), 2),
         "baseline_p99_ms_batch100": round(float(np.percentile(b, 99)), 2),
         "baseline_series_per_s": round(BATCH / (float(b.mean()) / 1000), 1),

@@ -14,3 +14,6 @@ class ServingSettings(Settings):
     champion_poll_s: float = 30.0
     #: fewest history points a series may have (the stream agents send at least MIN_HISTORY)
     min_history: int = MIN_HISTORY
+    #: calls of up to this many series run on the event loop (~0.1 ms a series); bigger
+    #: ones in a worker thread, so they never hold the loop for long
+    inline_max_series: int = 200

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from novacron.serving.launcher import BentoServer
 from novacron.serving.schemas import ForecastResponse
+from novacron.serving.timing import parse as parse_timing
 from novacron.training.train import TrainConfig, run_training
 
 from novacron.settings import Settings
@@ -36,6 +37,31 @@ def test_serves_the_builtin_baseline_until_a_champion_exists(bento: BentoServer)
     assert fc.model_version == "builtin-seasonal-naive" and fc.model == "seasonal_naive"
     assert fc.member_weights == {"seasonal_naive": 1.0}
     assert len(fc.point) == 12 and sorted(iv.level for iv in fc.intervals) == [0.8, 0.95]
+    # Each answer says where the service's time went (the benchmark splits slow calls by it).
+    timing = parse_timing(resp.headers["server-timing"])
+    assert set(timing) == {"model", "encode", "app"}
+    assert timing["app"] >= timing["model"] + timing["encode"] - 0.02  # 2-decimal rounding
+
+
+def test_calls_too_big_to_run_inline_and_mixed_history_lengths_are_answered(bento: BentoServer) -> None:
+    # 201 series: one more than runs on the event loop by default, so a worker thread answers.
+    series = [{**s, "series_id": f"short-{i}"} for i, s in enumerate(_series(3, points=100))] + _series(198)
+    resp = _post(bento, {"series": series, "model": "seasonal_naive"})
+    assert resp.status_code == 200, resp.text
+    out = ForecastResponse.model_validate_json(resp.content)
+    assert [f.series_id for f in out.forecasts] == [s["series_id"] for s in series]
+    assert all(len(f.point) == 12 for f in out.forecasts)
+    bad = [*series[:-1], {**series[-1], "history": [1.0, 2.0]}]
+    resp = _post(bento, {"series": bad})
+    assert resp.status_code == 400 and "at least 3" in resp.text
+
+
+def test_openapi_still_documents_the_forecast_response(bento: BentoServer) -> None:
+    spec = httpx.get(bento.url + "/docs.json", timeout=10).json()
+    ok = spec["paths"]["/forecast"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["properties"]["forecasts"]["items"] == {"$ref": "#/components/schemas/ForecastOut"}
+    assert {"series_id", "point", "intervals", "model_version"} <= set(
+        spec["components"]["schemas"]["ForecastOut"]["properties"])
 
 
 @pytest.mark.parametrize(("series", "why"), [
