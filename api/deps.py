@@ -6,7 +6,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -77,14 +77,24 @@ class _WroteThenFailed(Exception):
     pass
 
 
+def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
+    try:
+        if error is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(error)
+    except InvalidStateError:  # the request was cancelled (client gone); its work stands
+        pass
+
+
 def _alone(fn: Callable[[Session], Any], fut: Future[Any]) -> None:
     try:
         with session_factory(get_settings().database_url).begin() as session:
             result = fn(session)
     except BaseException as exc:  # handed to the request that asked, which re-raises it
-        fut.set_exception(exc)
+        _settle(fut, None, exc)
     else:
-        fut.set_result(result)
+        _settle(fut, result, None)
 
 
 def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
@@ -107,10 +117,7 @@ def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
             _alone(fn, fut)
         return
     for fut, result, error in outcomes:
-        if error is None:
-            fut.set_result(result)
-        else:
-            fut.set_exception(error)
+        _settle(fut, result, error)
 
 
 def _place_forever() -> None:

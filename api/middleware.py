@@ -6,12 +6,8 @@ import json
 import logging
 from typing import Any
 
-import anyio
-from novacron.store import audit
-from novacron.store.db import session_factory
+from novacron.api import audit_log
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from novacron.settings import get_settings
 
 log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -99,10 +95,13 @@ class Audit:
         try:
             await self.app(scope, receive, tracking)
         finally:
-            await anyio.to_thread.run_sync(self._write, scope, status)
+            try:
+                await audit_log.record(**self._entry(scope, status))
+            except Exception:  # the request already ran: say so loudly, never fail silently
+                log.exception("audit write failed for %s %s", scope["method"], scope["path"])
 
     @staticmethod
-    def _write(scope: Scope, status: int) -> None:
+    def _entry(scope: Scope, status: int) -> dict[str, Any]:
         state: dict[str, Any] = scope.get("state") or {}
         principal = state.get("principal")
         if principal is not None:
@@ -117,14 +116,9 @@ class Audit:
                                              (scope.get("path_params") or {}).items()}}
         detail.update(state.get("audit_detail") or {})
         client = scope.get("client")
-        try:
-            with session_factory(get_settings().database_url).begin() as s:
-                audit.record_audit(s, actor=actor, role=role, method=scope["method"],
-                                   path=_clean(scope["path"]), status_code=status,
-                                   client=f"{client[0]}:{client[1]}" if client else None,
-                                   detail=detail)
-        except Exception:  # the request already ran: say so loudly, never fail silently
-            log.exception("audit write failed for %s %s", scope["method"], scope["path"])
+        return {"actor": actor, "role": role, "method": scope["method"], "path": _clean(scope["path"]),
+                "status_code": status, "client": f"{client[0]}:{client[1]}" if client else None,
+                "detail": detail}
 
 
 def _clean(text: str) -> str:

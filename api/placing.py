@@ -44,15 +44,23 @@ def fleet_state(session: Session) -> FleetState:
 
 
 def reload_hosts(session: Session, state: FleetState, host_ids: set[str]) -> None:
-    """Bring the VMs on ``host_ids`` in ``state`` back in line with the database: drop the ones
-    the state holds there, place the ones the database holds there."""
+    """Bring the VMs on ``host_ids`` in ``state`` back in line with the database. Only the
+    difference is applied: usually another process added a few VMs to a host that holds
+    dozens, and removing and placing them all again cost more than the placement itself."""
     idx = {state.index[h] for h in host_ids if h in state.index}
-    for vm_id in [v for v, p in state.vms.items() if p.host in idx]:
-        state.remove(vm_id)
     _, rows = fleet.placement_rows(session, sorted(FREE_STATES), on_hosts=sorted(host_ids))
-    for vm_id, host_id, vcpus, mem, labels in rows:
-        if host_id in state.index:
-            state.place(vm_spec(vm_id, vcpus, mem, labels), state.index[host_id])
+    stored = {vm_id: (state.index[host_id], vm_spec(vm_id, vcpus, mem, labels))
+              for vm_id, host_id, vcpus, mem, labels in rows if host_id in state.index}
+    for vm_id in [v for v, p in state.vms.items() if p.host in idx]:
+        p = state.vms[vm_id]
+        if stored.get(vm_id) == (p.host, p.vm):
+            del stored[vm_id]  # unchanged
+        else:
+            state.remove(vm_id)  # gone, moved or changed
+    for vm_id, (host, spec) in stored.items():
+        if vm_id in state.vms:  # moved here from a host not reloaded: cannot be, but be exact
+            state.remove(vm_id)
+        state.place(spec, host)
 
 
 def vm_spec(vm_id: str, vcpus: int, memory_mib: int, labels: Mapping[str, object]) -> VMSpec:

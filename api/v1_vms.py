@@ -11,7 +11,7 @@ from novacron.api.deps import DB, placement
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, PlacementIn, VMCreate, VMOut, VMSpecIn
 from novacron.api.tokens import Principal
-from novacron.store import control, fleet
+from novacron.store import control, fleet, fleet_json
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v1/vms", tags=["v1 VMs"], responses={**AUTH_RESPONSES})
@@ -35,11 +35,12 @@ def _not_paused(session: Session) -> None:
 
 
 @router.get("", response_model=list[VMOut], dependencies=[Depends(viewer)])
-def list_vms(session: DB, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-             offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-             host_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-             state: Annotated[str | None, Query(pattern=r"^[a-z-]{1,40}$")] = None) -> list[dict[str, Any]]:
-    return [views.vm(v) for v in fleet.vms(session, limit, offset, host_id, state)]
+async def list_vms(limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                   host_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                   state: Annotated[str | None, Query(pattern=r"^[a-z-]{1,40}$")] = None) -> Response:
+    # PostgreSQL writes the JSON (in VMOut's shape); no session, no thread, no re-encoding.
+    return Response(await fleet_json.vms(limit, offset, host_id, state), media_type="application/json")
 
 
 @router.post("", response_model=VMOut, status_code=201, responses={**PAUSED})

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from novacron.api import views
 from novacron.api.auth import AUTH_RESPONSES, operator, viewer
 from novacron.api.deps import DB, placement
 from novacron.api.placement_flow import place
 from novacron.api.schemas import ID_PATTERN, DecisionOut, PlacementIn
 from novacron.api.tokens import Principal
-from novacron.store import fleet
+from novacron.store import fleet, fleet_json
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/v2/placements", tags=["v2 placement"], responses={**AUTH_RESPONSES})
@@ -37,10 +37,12 @@ async def request_placement(body: PlacementIn,
 
 
 @router.get("", response_model=list[DecisionOut], dependencies=[Depends(viewer)])
-def list_decisions(session: DB, vm_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
-                   status: Annotated[str | None, Query(pattern=r"^[a-z-]{1,40}$")] = None,
-                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    return [views.placement(d) for d in fleet.placement_decisions(session, vm_id, status, limit)]
+async def list_decisions(vm_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+                         status: Annotated[str | None, Query(pattern=r"^[a-z-]{1,40}$")] = None,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+    # PostgreSQL writes the JSON (in DecisionOut's shape); no session, no thread, no re-encoding.
+    return Response(await fleet_json.placement_decisions(vm_id, status, limit),
+                    media_type="application/json")
 
 
 @router.get("/{decision_id}", response_model=DecisionOut, dependencies=[Depends(viewer)],

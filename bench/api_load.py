@@ -172,15 +172,19 @@ def main() -> None:
             if time.time() > deadline or server.poll() is not None:
                 raise SystemExit("the API did not start")
             time.sleep(0.2)
-        cpu0, load0 = _server_cpu_s(server.pid), os.getloadavg()[0]
+        cpu0, load0, own0 = _server_cpu_s(server.pid), os.getloadavg()[0], time.process_time()
         figures = asyncio.run(drive(base, token, run, args.clients, seconds, args.think_ms / 1000,
                                     args.place_share))
-        cpu = _server_cpu_s(server.pid) - cpu0
+        cpu, own = _server_cpu_s(server.pid) - cpu0, time.process_time() - own0
         served = figures["reads"] + figures["placements"]
         # What a request costs the server, and how busy the machine was: on a shared 2-core
         # box the latencies depend on both.
         figures["server_cpu_ms_per_request"] = round(cpu * 1000 / max(served, 1), 2)
         figures["server_cpu_cores_used"] = round(cpu / figures["seconds"], 2)
+        # The load generator shares the cores: if it saturated one, its own queueing would be in
+        # the latencies.
+        figures["client_cpu_ms_per_request"] = round(own * 1000 / max(served, 1), 2)
+        figures["client_cpu_cores_used"] = round(own / figures["seconds"], 2)
         figures["loadavg_1m_before_after"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its worker processes

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from novacron.store import models
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from novacron.events import utcnow
@@ -16,6 +16,14 @@ def record_audit(session: Session, *, actor: str, role: str | None, method: str,
     session.add(models.AuditEntry(occurred_at=utcnow(), actor=actor, role=role, method=method,
                                   path=path[:1000], status_code=status_code, client=client,
                                   detail=detail))
+
+
+def record_audits(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Several entries in one statement (``record_audit``'s keywords per row)."""
+    if rows:
+        session.execute(insert(models.AuditEntry), [
+            {**r, "path": r["path"][:1000], "occurred_at": r.get("occurred_at") or utcnow()}
+            for r in rows])
 
 
 def audit_entries(session: Session, actor: str | None = None, path_prefix: str | None = None,

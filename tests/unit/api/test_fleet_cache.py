@@ -13,12 +13,12 @@ from concurrent.futures import ProcessPoolExecutor
 import httpx
 import pytest
 from fastapi import HTTPException
-from novacron.api import fleet_cache
+from novacron.api import fleet_cache, placing
 from novacron.api.app import app
 from novacron.api.placement_flow import place
 from novacron.api.schemas import PlacementIn
 from novacron.api.tokens import Principal
-from novacron.store import models, repository
+from novacron.store import fleet, models, repository
 from novacron.store.db import session_factory
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,6 +67,31 @@ def test_placements_reuse_the_state_and_see_other_writers(sessions: sessionmaker
     with sessions.begin() as s:  # ... and frees it again
         s.execute(delete(models.VM).where(models.VM.vm_id == f"cache-{host}-other"))
     assert _place(sessions, host, "d") == "placed"
+
+
+def test_a_host_reload_applies_only_the_difference_and_matches_a_rebuild(
+        sessions: sessionmaker[Session], host: str) -> None:
+    """Another writer removes one VM, adds one and relabels one on the host: the cached state,
+    reloaded for that host only, holds exactly what a full rebuild from the tables holds."""
+    assert _place(sessions, host, "a") == "placed"
+    assert _place(sessions, host, "b") == "placed"
+    with sessions.begin() as s:
+        s.execute(delete(models.VM).where(models.VM.vm_id == f"cache-{host}-a"))
+        repository.upsert_vm(s, f"cache-{host}-other", f"cache-{host}", 2, 1024, {"x": "1"})
+        repository.upsert_vm(s, f"cache-{host}-b", f"cache-{host}", 1, 256, {"cachetest": host, "y": "2"})
+    reloads = fleet_cache.stats["reloads"]
+    assert _place(sessions, host, "c") == "placed"  # 1 + 2 + 1 of 4 vCPUs
+    assert fleet_cache.stats["reloads"] == reloads + 1
+    assert _place(sessions, host, "d") == "pending"
+    with sessions() as s:
+        fleet.lock_placement(s)
+        cached = fleet_cache.current(s).state
+        fresh = placing.fleet_state(s)
+        i, j = cached.index[f"cache-{host}"], fresh.index[f"cache-{host}"]
+        assert (cached.used[i] == fresh.used[j]).all() and cached.vm_count[i] == fresh.vm_count[j] == 3
+        on_host = {v: p.vm for v, p in cached.vms.items() if p.host == i}
+        assert on_host == {v: p.vm for v, p in fresh.vms.items() if p.host == j}
+        assert on_host[f"cache-{host}-b"].labels == {"cachetest": host, "y": "2"}
 
 
 def test_a_rolled_back_placement_leaves_no_phantom_usage(sessions: sessionmaker[Session],
