@@ -17,6 +17,8 @@ from novacron.placement.types import DecisionStatus
 from novacron.store import control, fleet, models
 from sqlalchemy.orm import Session
 
+from novacron.events import utcnow
+
 T = TypeVar("T")
 
 
@@ -43,9 +45,9 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
     paused = _once_per_transaction(session, "pause_state", control.pause_state)
     # A dry run takes the lock too: the cached fleet state is shared and not thread-safe.
     fleet.lock_placement(session)
-    if not body.dry_run and fleet.vm(session, vm_id) is not None:
-        raise HTTPException(409, f"VM {vm_id} already exists")
     snap = fleet_cache.current(session)
+    if not body.dry_run and vm_id in snap.state.vms:  # the cache knows: no round trip
+        raise HTTPException(409, f"VM {vm_id} already exists")
     d = placing.decide(snap.state, body, vm_id)
     if d.status == DecisionStatus.INVALID:
         raise invalid(d.errors)
@@ -67,7 +69,12 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
             status = "recommended"
         if waits:
             status = "awaiting-approval"
-    if require_applied and not body.dry_run and (waits or status != DecisionStatus.PLACED.value):
+    creates = not body.dry_run and status == DecisionStatus.PLACED.value and d.target_node is not None
+    # A VM that is created is checked by its own insert (a taken id inserts nothing): one
+    # round trip less per placement. Any other decision on an existing VM is refused here.
+    if not body.dry_run and not creates and fleet.vm(session, vm_id) is not None:
+        raise HTTPException(409, f"VM {vm_id} already exists")
+    if require_applied and not body.dry_run and not creates:
         raise HTTPException(409, {"message": f"VM not created: {status}",
                                   "explanation": waits or d.explanation})
     if body.dry_run:
@@ -77,6 +84,14 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
                    "detail": detail, "applied": False}
         return Outcome(None, False, preview)
     decision_id = uuid.uuid4()
+    if creates:
+        assert d.target_node is not None
+        row = models.PlacementDecision(
+            decision_id=decision_id, vm_id=vm_id, target_host=d.target_node, score=d.score,
+            explanation=d.explanation, alternatives=alternatives, policy="default", status=status,
+            request=request, detail=detail, decided_at=utcnow())
+        _add_vm(session, snap, vm_id, d.target_node, request, row)
+        return Outcome(row, True)
     row = fleet.record_placement(
         session, decision_id=decision_id, vm_id=vm_id, target_host=d.target_node, score=d.score,
         explanation=d.explanation, alternatives=alternatives, policy="default", status=status,
@@ -86,22 +101,22 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
                             {"target_host": d.target_node, "score": d.score,
                              "explanation": d.explanation, "request": request,
                              "requested_by": who.token_id}, waits)
-        return Outcome(row, False)
-    if status == DecisionStatus.PLACED.value and d.target_node is not None:
-        _add_vm(session, snap, vm_id, d.target_node, request)
-        return Outcome(row, True)
     return Outcome(row, False)
 
 
 def _add_vm(session: Session, snap: fleet_cache.Snapshot, vm_id: str, host_id: str,
-            request: dict[str, Any]) -> None:
+            request: dict[str, Any], decision: models.PlacementDecision | None = None) -> None:
+    """Insert the VM (with ``decision``, in the same statement, if given) and count it in the
+    cached state. A taken id writes nothing and answers 409."""
     vm = request["vm"]
     vcpus, memory_mib = round(vm["vcpus"]), round(vm["memory_mib"])
     labels = {str(k): str(v) for k, v in (vm.get("labels") or {}).items()}
-    row_hash = fleet.add_placed_vm(session, vm_id, host_id, vcpus, memory_mib, labels,
-                                   request.get("tags") or [],
-                                   "running" if request.get("start", True) else "stopped")
-    if row_hash is None:  # checked under the lock: only a writer that skips the lock gets here
+    tags, state = request.get("tags") or [], "running" if request.get("start", True) else "stopped"
+    if decision is None:
+        row_hash = fleet.add_placed_vm(session, vm_id, host_id, vcpus, memory_mib, labels, tags, state)
+    else:
+        row_hash = fleet.place_vm(session, decision, vcpus, memory_mib, labels, tags, state)
+    if row_hash is None:  # the id is taken: nothing was written
         raise HTTPException(409, f"VM {vm_id} already exists")
     fleet_cache.vm_added(snap, vm_id, host_id, vcpus, memory_mib, labels, row_hash)
 

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from novacron.store import models
-from sqlalchemy import delete, func, literal_column, select, text
+from sqlalchemy import DateTime, Uuid, bindparam, delete, func, literal_column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
@@ -59,9 +60,9 @@ SELECT coalesce(host_id, ''), count(*), sum(hashtextextended(
          memory_mib || '|' || labels::text, 0))
 FROM vms GROUP BY 1""")
 # The same per-VM hash, returned by the INSERT itself (no extra round trip).
-_VM_HASH: ColumnClause[Any] = literal_column(
-    "hashtextextended(vms.vm_id || '|' || coalesce(vms.host_id, '') || '|' || vms.state || '|' || "
-    "vms.vcpus || '|' || vms.memory_mib || '|' || vms.labels::text, 0)")
+_VM_HASH_SQL = ("hashtextextended(vms.vm_id || '|' || coalesce(vms.host_id, '') || '|' || vms.state "
+                "|| '|' || vms.vcpus || '|' || vms.memory_mib || '|' || vms.labels::text, 0)")
+_VM_HASH: ColumnClause[Any] = literal_column(_VM_HASH_SQL)
 
 Print = tuple[int, int]  # rows, sum of their hashes
 
@@ -165,6 +166,42 @@ def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory
     _wrote(session)
     row = session.execute(stmt).first()
     return None if row is None else int(row[0])
+
+
+# A placed VM and its decision in one round trip: the decision is inserted only if the VM was
+# (its id was free), so a taken id writes nothing and the caller can still answer 409.
+_PLACE_VM = text(f"""
+WITH v AS (
+  INSERT INTO vms (vm_id, host_id, vcpus, memory_mib, labels, tags, state, updated_at, policy_settings)
+  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}')
+  ON CONFLICT (vm_id) DO NOTHING
+  RETURNING {_VM_HASH_SQL}),
+d AS (
+  INSERT INTO placement_decisions (decision_id, vm_id, target_host, score, explanation, alternatives,
+                                   policy, decided_at, status, request, detail)
+  SELECT :decision_id, :vm_id, :host_id, :score, :explanation, :alternatives, :policy, :at, :status,
+         :request, :detail
+  WHERE EXISTS (SELECT 1 FROM v))
+SELECT * FROM v""").bindparams(  # noqa: S608 (constants only)
+    *(bindparam(k, type_=JSONB) for k in ("labels", "tags", "alternatives", "request", "detail")),
+    bindparam("decision_id", type_=Uuid), bindparam("at", type_=DateTime(timezone=True)))
+
+
+def place_vm(session: Session, decision: models.PlacementDecision, vcpus: int, memory_mib: int,
+             labels: dict[str, str], tags: Sequence[str], state: str) -> int | None:
+    """Insert the placed VM (on ``decision.target_host``) and its decision; the VM row's
+    fingerprint hash, or None (nothing written) when the VM id is taken."""
+    row = session.execute(_PLACE_VM, {
+        "vm_id": decision.vm_id, "host_id": decision.target_host, "vcpus": vcpus,
+        "memory_mib": memory_mib, "labels": labels, "tags": list(tags), "state": state,
+        "at": decision.decided_at, "decision_id": decision.decision_id, "score": decision.score,
+        "explanation": decision.explanation, "alternatives": decision.alternatives,
+        "policy": decision.policy, "status": decision.status, "request": decision.request,
+        "detail": decision.detail}).first()
+    if row is None:
+        return None
+    _wrote(session)
+    return int(row[0])
 
 
 def delete_vm(session: Session, vm_id: str) -> bool:
