@@ -14,10 +14,35 @@ from novacron.actuators.xml import DomainSpec, domain_xml
 from novacron.autoscaler.live_group import ANTI_AFFINITY_LABEL, CLONE_OF_LABEL, GROUP_LABEL
 
 from novacron import topics
-from novacron.events import ActionKind, ActionResult, ActionStatus, Decision, MetricName, MetricSample, decode
+from novacron.events import (
+    ActionKind,
+    ActionResult,
+    ActionStatus,
+    Decision,
+    FeatureVector,
+    MetricName,
+    MetricSample,
+    decode,
+)
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2026, 3, 4, 9, tzinfo=UTC)
+
+
+async def send(producer: AIOKafkaProducer, vm: str, host: str, minute: int, value: float,
+               backfill: bool = False) -> None:
+    s = MetricSample(occurred_at=T0 + timedelta(minutes=minute), vm_id=vm, host_id=host,
+                     metric=MetricName.CPU, value=value, allocated=2, backfill=backfill)
+    await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
+
+
+def group_decisions(raw: list[bytes], group: str, action: ActionKind) -> list[Decision]:
+    return [d for d in map(lambda r: decode(Decision, r), raw)
+            if d.target_id == group and d.action is action]
+
+
+def outcome(raw: list[bytes], d: Decision) -> list[ActionResult]:
+    return [a for a in map(lambda r: decode(ActionResult, r), raw) if a.decision_id == d.decision_id]
 
 
 async def test_group_load_leads_to_a_clone_where_the_placement_engine_said(
@@ -32,19 +57,14 @@ async def test_group_load_leads_to_a_clone_where_the_placement_engine_said(
     async with Tap(pipeline.settings, topics.DECISIONS.name) as decisions, \
             Tap(pipeline.settings, topics.ACTIONS.name) as actions:
         for i in range(13):  # twelve backfilled minutes build state, the last one is live
-            s = MetricSample(occurred_at=T0 + timedelta(minutes=i), vm_id=vm, host_id=host,
-                             metric=MetricName.CPU, value=97.0, allocated=2, backfill=i < 12)
-            await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
-        raw = await decisions.collect(lambda seen: any(
-            decode(Decision, r).target_id == group for r in seen), 90)
-        [d] = [x for x in map(lambda r: decode(Decision, r), raw) if x.target_id == group]
-        done = await actions.collect(lambda seen: any(
-            decode(ActionResult, r).decision_id == d.decision_id for r in seen), 60)
-    assert d.action is ActionKind.SCALE_OUT and d.target_kind == "group"
-    assert d.decided_by.startswith("autoscaler/") and "placement: " in d.explanation
-    [result] = [a for a in map(lambda r: decode(ActionResult, r), done)
-                if a.decision_id == d.decision_id]
-    assert result.status == ActionStatus.SUCCEEDED, result.detail
+            await send(producer, vm, host, i, 97.0, backfill=i < 12)
+        raw = await decisions.collect(
+            lambda seen: bool(group_decisions(seen, group, ActionKind.SCALE_OUT)), 90)
+        [d] = group_decisions(raw, group, ActionKind.SCALE_OUT)
+        done = await actions.collect(lambda seen: bool(outcome(seen, d)), 60)
+        assert d.target_kind == "group" and "placement: " in d.explanation
+        [result] = outcome(done, d)
+        assert result.status == ActionStatus.SUCCEEDED, result.detail
     members = group_inventory(pipeline.fleet).members(group)
     clones = [m for m in members if m.is_clone]
     assert {c.vm_id for c in clones} == {c["name"] for c in d.params["clones"]}
@@ -52,3 +72,34 @@ async def test_group_load_leads_to_a_clone_where_the_placement_engine_said(
         planned = next(p for p in d.params["clones"] if p["name"] == c.vm_id)
         assert c.running and c.host_id == planned["target_host"] != host  # anti-affinity
         assert c.labels[CLONE_OF_LABEL] == vm
+
+    # The load goes away for good: the group scales in, removing the clones, never the original.
+    # Five minutes at a time, each waited for on the features topic: the feature agent
+    # publishes a VM's features at most once per batch it takes, so a burst would be one
+    # evaluation.
+    async with Tap(pipeline.settings, topics.DECISIONS.name) as decisions, \
+            Tap(pipeline.settings, topics.ACTIONS.name) as actions, \
+            Tap(pipeline.settings, topics.FEATURES.name) as features:
+        scale_in: list[Decision] = []
+        seen: list[bytes] = []
+        for start in range(13, 73, 5):
+            for minute in range(start, start + 5):
+                await send(producer, vm, host, minute, 3.0)
+                for c in clones:
+                    await send(producer, c.vm_id, c.host_id, minute, 3.0)
+            last = T0 + timedelta(minutes=start + 4)
+            await features.collect(lambda got, last=last: any(
+                f.vm_id == vm and f.occurred_at == last
+                for f in map(lambda r: decode(FeatureVector, r), got)), 30)
+            seen += await decisions.collect(lambda _: True, 0.5)
+            scale_in = group_decisions(seen, group, ActionKind.SCALE_IN)
+            if scale_in:
+                break
+        assert scale_in, "no scale-in after an hour of 3 % load"
+        done = await actions.collect(lambda got: bool(outcome(got, scale_in[0])), 60)
+    [result] = outcome(done, scale_in[0])
+    assert result.status == ActionStatus.SUCCEEDED, result.detail
+    removed = {r["name"] for r in scale_in[0].params["remove"]}
+    assert removed and removed <= {c.vm_id for c in clones}
+    left = {m.vm_id for m in group_inventory(pipeline.fleet).members(group)}
+    assert vm in left and not removed & left
