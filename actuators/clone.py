@@ -83,6 +83,15 @@ def remove_clone(fleet: Fleet, name: str, deadline: Deadline, group: str | None 
     return ", ".join(done) or f"{name} already gone"
 
 
+def labels_of(fleet: Fleet, vm_id: str) -> dict[str, str] | None:
+    """``vm_id``'s NovaCron labels wherever it is defined; None when no reachable host has it."""
+    try:
+        _, dom = fleet.find_domain(vm_id)
+        return domain_labels(dom.XMLDesc(0))
+    except (ActuatorError, libvirt.libvirtError, ET.ParseError):
+        return None
+
+
 def group_inventory(fleet: Fleet) -> FleetView:
     """Every reachable host (CPUs, MiB, labels) and every domain defined on it (size, labels,
     running or not), for the group autoscaler. An unreachable host is left out: nothing is

@@ -131,12 +131,27 @@ class FleetView:
 
     hosts: tuple[FleetHost, ...]
     vms: tuple[FleetVm, ...]
+    # Indexes: the router asks for every feature vector, so no scan of the fleet per call.
+    _by_id: dict[str, FleetVm] = field(init=False, repr=False, compare=False)
+    _groups: dict[str, list[FleetVm]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        groups: dict[str, list[FleetVm]] = {}
+        for v in sorted(self.vms, key=lambda v: v.vm_id):
+            if v.group is not None:
+                groups.setdefault(v.group, []).append(v)
+        object.__setattr__(self, "_by_id", {v.vm_id: v for v in self.vms})
+        object.__setattr__(self, "_groups", groups)
+
+    def knows(self, vm_id: str) -> bool:
+        return vm_id in self._by_id
 
     def group_of(self, vm_id: str) -> str | None:
-        return next((v.group for v in self.vms if v.vm_id == vm_id), None)
+        vm = self._by_id.get(vm_id)
+        return vm.group if vm is not None else None
 
     def members(self, group_id: str) -> list[FleetVm]:
-        return sorted((v for v in self.vms if v.group == group_id), key=lambda v: v.vm_id)
+        return list(self._groups.get(group_id, ()))
 
 
 def label_problem(vm: FleetVm) -> str | None:

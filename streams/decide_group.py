@@ -30,10 +30,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from novacron.actuators.clone import group_inventory
+from novacron.actuators.clone import group_inventory, labels_of
 from novacron.autoscaler.live import LEVEL, LEVEL_DOWN
 from novacron.autoscaler.live_group import (
     FleetView,
+    FleetVm,
     GroupLoad,
     default_group_policy,
     evaluate_group,
@@ -68,7 +69,12 @@ group_features_topic = app.topic(registry.GROUP_FEATURES.name, value_serializer=
 group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
                         schema=JSON_SCHEMA)
 
-INVENTORY_MAX_AGE_S = 2.0  # wall time: how stale the fleet may be for routing and placing
+# Wall time: how stale the fleet may be when routing a feature (a VM's group rarely changes;
+# a VM the inventory does not know, e.g. a new clone, is looked up alone, and a VM no host
+# has is looked up again after ABSENT_S) and when placing.
+ROUTING_MAX_AGE_S = 15.0
+ABSENT_S = 30.0
+PLACING_MAX_AGE_S = 2.0
 POLICIES_MAX_AGE_S = 30.0
 
 
@@ -81,8 +87,9 @@ class _Cached:
         self.policies: PolicySet | None = None
         self.policies_at = -math.inf
         self._warned: set[str] = set()
+        self._absent: dict[str, float] = {}
 
-    async def fleet(self, max_age_s: float = INVENTORY_MAX_AGE_S) -> FleetView:
+    async def fleet(self, max_age_s: float) -> FleetView:
         if time.monotonic() - self.view_at > max_age_s:
             self.view = await asyncio.to_thread(group_inventory, runtime.current().fleet)
             self.view_at = time.monotonic()
@@ -92,6 +99,23 @@ class _Cached:
                     self._warned.add(vm.vm_id)
                     log.warning("group label ignored: %s", problem)
         return self.view
+
+    async def group_of_new(self, vm_id: str) -> str | None:
+        """The group of a VM the inventory does not know yet, read from its own labels."""
+        if time.monotonic() - self._absent.get(vm_id, -math.inf) < ABSENT_S:
+            return None
+        labels = await asyncio.to_thread(labels_of, runtime.current().fleet, vm_id)
+        if labels is None:
+            self._absent[vm_id] = time.monotonic()
+            return None
+        self.view_at = -math.inf  # the fleet changed: read it all again when next asked
+        return FleetVm(vm_id, "", 0, 0, labels).group  # a bad label is warned of at the re-read
+
+    def warn_once(self, group: str, problems: tuple[str, ...]) -> None:
+        for problem in problems:
+            if (key := f"{group}: {problem}") not in self._warned:
+                self._warned.add(key)
+                log.warning("group %s", key)
 
     async def policy_set(self) -> PolicySet | None:
         if time.monotonic() - self.policies_at > POLICIES_MAX_AGE_S:
@@ -127,10 +151,9 @@ async def group_router(stream: Any) -> None:
             continue
         if fv.metric != MetricName.CPU:
             continue
-        view = await cache.fleet()
-        group = view.group_of(fv.vm_id)
-        if group is None and all(v.vm_id != fv.vm_id for v in view.vms):
-            group = (await cache.fleet(max_age_s=0.5)).group_of(fv.vm_id)  # a new clone?
+        view = await cache.fleet(ROUTING_MAX_AGE_S)
+        known = view.knows(fv.vm_id)
+        group = view.group_of(fv.vm_id) if known else await cache.group_of_new(fv.vm_id)
         if group is not None:
             await group_features_topic.send(key=group.encode(), value=event.value)
 
@@ -192,15 +215,14 @@ async def _one(event: Any) -> Decision | None:
         group_state[group] = state
         return None
     try:
-        view = await cache.fleet()
+        view = await cache.fleet(PLACING_MAX_AGE_S)
         members = view.members(group)
         tpl = template(members)
         pset = await cache.policy_set()
         base = dataclasses.replace(default_group_policy(), mode=rt.scaling.mode)
         labels = dict(tpl.labels) if tpl else {}
         policy = group_policy(labels, base, pset.effective(labels) if pset else None)
-        for problem in policy.problems:
-            log.warning("group %s: %s", group, problem)
+        cache.warn_once(group, policy.problems)
         stale_s = max(3 * rt.feature_emit_every_s, rt.evaluate_every_s)
         forecast: Forecast | None = None
         upper_down: list[float] | None = None
