@@ -256,3 +256,34 @@ def test_clone_names_come_from_the_decision_id() -> None:
     assert a is not None and b is not None and c is not None and a.decision_id == ids[0]
     assert a.params["clones"] == b.params["clones"] != c.params["clones"]
     assert a.params["name"] == f"web-c{ids[0].hex[:8]}-0"
+
+
+def test_serving_down_falls_back_to_reactive_and_says_why() -> None:
+    vms = (member("web-0", "h0"),)
+    fleet = FleetView((host(0), host(1)), vms)
+    out = evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(), T0,
+                         fallback_reason="serving unavailable: connection refused")
+    d = out.decision
+    assert d is not None and d.decided_by == "autoscaler/reactive"
+    assert d.trigger["fallback_reason"] == "serving unavailable: connection refused"
+    assert "reactive fallback (serving unavailable" in d.explanation
+
+
+def test_a_poor_forecast_record_sends_the_group_to_the_reactive_rule() -> None:
+    vms = (member("web-0", "h0"),)
+    fleet = FleetView(tuple(host(i, cpus=64) for i in range(4)), vms)
+    mem: Memory = {}
+    rules = []
+    for k in range(30):  # the forecast says idle; the group is busy: its bound never covers
+        t = T0 + 60 * k
+        fc = Forecast(occurred_at=datetime.fromtimestamp(t, UTC), vm_id=G, metric=MetricName.CPU,
+                      horizon_s=900, step_s=60, point=[5.0] * 15, lower=[0.0] * 15,
+                      upper=[10.0] * 15, model="m")
+        out = evaluate_group(G, loaded(vms, 97.0, t, mem), fleet, policy(anti=None), t,
+                             forecast=fc)
+        mem = out.memory
+        if out.decision is not None:
+            rules.append((k, out.decision.trigger.get("fallback_reason")))
+    assert rules[0][1] is None  # at first the forecast is followed (its guard scales up)
+    late = [why for k, why in rules if k > 20]
+    assert late and all(why and why.startswith("forecast accuracy poor") for why in late)
