@@ -430,7 +430,7 @@ def evaluate_group(
     # Ordered clones not in the fleet yet are pending; named replicas still there are leaving.
     seen = {m.vm_id for m in members}
     timeout = policy.scaling.lead_time_s + policy.scaling.scale_up_cooldown_s
-    ordered = {n: t for n, t in (memory.get("ordered") or {}).items()
+    ordered = {n: (t, h) for n, (t, h) in (memory.get("ordered") or {}).items()
                if n not in seen and now_s - t <= timeout}
     removing = {n: t for n, t in (memory.get("removing") or {}).items()
                 if n in seen and now_s - t <= timeout}
@@ -467,13 +467,20 @@ def evaluate_group(
     up = d.delta > 0
     event = to_event(d, host_id=tpl.host_id, mode=policy.mode_out if up else policy.mode_in)
     decision_id = decision_id or uuid.uuid4()
+    # Only a decision that will (or may, once approved) be carried out is waited for.
+    acts = event.mode in (AutonomyMode.AUTO, AutonomyMode.APPROVE)
     base = {**event.params, "group": group_id, "source_vm": tpl.vm_id,
             "source_host": tpl.host_id, "policy_sources": policy.sources}
     trigger = {**event.trigger, "fresh_members": list(load.fresh),
                "imputed_members": list(load.imputed), "unit_vcpus": load.unit_vcpus}
     if up:
         names = clone_names(group_id, decision_id, d.delta)
-        placed, alts, why = _place(group_id, fleet, tpl, names, policy.anti_affinity)
+        # Clones ordered but not in the fleet yet hold their hosts, so the next scale-out
+        # keeps its anti-affinity with them and does not count their capacity as free.
+        coming = tuple(FleetVm(n, h, tpl.vcpus, tpl.memory_mib, tpl.labels)
+                       for n, (_, h) in ordered.items())
+        placed, alts, why = _place(group_id, FleetView(fleet.hosts, fleet.vms + coming), tpl,
+                                   names, policy.anti_affinity)
         if not placed:  # nothing ordered: the rule's memory stays as it was, so it retries
             return Outcome(None, memory, f"group {group_id}: wanted {d.current} -> {d.desired} "
                            f"replicas, but no replica can be placed: {why}")
@@ -483,7 +490,8 @@ def evaluate_group(
         explanation = f"{d.explanation}; placement: {text}{short}"
         params = {**base, "replicas": desired, "delta": len(placed), "clones": placed,
                   "target_host": placed[0]["target_host"], "name": placed[0]["name"]}
-        ordered = {**ordered, **{p["name"]: now_s for p in placed}}
+        if acts:
+            ordered = {**ordered, **{p["name"]: (now_s, p["target_host"]) for p in placed}}
         action, host_id = ActionKind.SCALE_OUT, placed[0]["target_host"]
         alternatives = [*event.alternatives, *alts]
     else:
@@ -502,7 +510,8 @@ def evaluate_group(
                        f"(newest clones first){short}")
         params = {**base, "replicas": desired, "delta": -n,
                   "remove": [{"name": m.vm_id, "host": m.host_id} for m in gone]}
-        removing = {**removing, **{m.vm_id: now_s for m in gone}}
+        if acts:
+            removing = {**removing, **{m.vm_id: now_s for m in gone}}
         action, host_id = ActionKind.SCALE_IN, gone[0].host_id
         alternatives = list(event.alternatives)
     decision = Decision(

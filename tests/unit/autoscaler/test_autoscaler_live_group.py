@@ -78,19 +78,34 @@ def test_high_load_clones_onto_the_host_the_engine_picks_honouring_anti_affinity
     assert d.params["source_vm"] == "web-0" and d.params["replicas"] == 3
     assert "placed web-c" in d.explanation and "reactive fallback" in d.explanation
     assert {"host_available", "vm_affinity"} <= {f for f, n in clone["trace"] if n}
-    assert out.memory["ordered"] == {clone["name"]: T0}
+    assert out.memory["ordered"] == {clone["name"]: (T0, "h2")}
 
 
-def test_the_ordered_clone_counts_as_pending_until_it_shows_up() -> None:
+def test_an_ordered_clone_is_pending_and_holds_its_host_until_it_shows_up() -> None:
+    hosts = tuple(host(i) for i in range(9))
+    vms = (member("web-0", "h0"),)
+    first = evaluate_group(G, loaded(vms, 97.0, T0), FleetView(hosts, vms), policy(), T0)
+    assert first.decision is not None
+    [c1] = first.decision.params["clones"]
+    # Three minutes later the clone is not in the fleet yet, and an operator added a big
+    # member: the clone counts as pending, and its host stays taken for the anti-affinity.
+    vms += (member("web-1", "h3", vcpus=8),)
+    later = evaluate_group(G, loaded(vms, 100.0, T0 + 180, first.memory), FleetView(hosts, vms),
+                           policy(), T0 + 180)
+    d = later.decision
+    assert d is not None and d.params["previous_replicas"] == 3, later.note
+    targets = [c["target_host"] for c in d.params["clones"]]
+    assert len(set(targets)) == len(targets) >= 2
+    assert not set(targets) & {"h0", "h3", c1["target_host"]}
+
+
+def test_a_decision_only_recommended_is_not_waited_for() -> None:
     vms = (member("web-0", "h0"),)
     fleet = FleetView((host(0), host(1), host(2)), vms)
-    first = evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(), T0)
-    assert first.decision is not None
-    # Three minutes later (cooldown over) the clone is not in the fleet yet: it is pending,
-    # so the same load asks for less than twice as many new replicas.
-    later = evaluate_group(G, loaded(vms, 97.0, T0 + 180, first.memory), fleet, policy(),
-                           T0 + 180)
-    assert later.decision is None or later.decision.params["previous_replicas"] == 2
+    base = ScalingPolicy.from_profile("moderate", max_replicas=10, mode=AutonomyMode.RECOMMEND)
+    out = evaluate_group(G, loaded(vms, 97.0, T0), fleet, policy(base=base), T0)
+    assert out.decision is not None and out.decision.mode is AutonomyMode.RECOMMEND
+    assert out.memory["ordered"] == {}
 
 
 def test_no_host_left_means_no_decision_and_the_rule_retries() -> None:

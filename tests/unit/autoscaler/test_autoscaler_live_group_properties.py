@@ -128,28 +128,42 @@ def check_scale_in(fleet: FleetView, params: dict, lo: int) -> FleetView:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cases())
-def test_no_decision_breaks_bounds_or_hard_constraints(case: Case) -> None:
+@given(cases(), st.booleans())
+def test_no_decision_breaks_bounds_or_hard_constraints(case: Case, lag: bool) -> None:
+    """With ``lag`` the actuator carries each decision out one evaluation later (within the
+    time the core waits for it, lead time + scale-up cooldown, after which it counts it as
+    failed): the next decision must already respect the replicas ordered or removed but not
+    done yet."""
     base = ScalingPolicy.from_profile(case.profile, name="p", lead_time_s=120.0,
                                       horizon_s=900.0, scale_down_delay_s=120.0)
     pol = group_policy(case.labels, base)
     lo, hi = pol.scaling.min_replicas, pol.scaling.max_replicas
     anti = case.labels[ANTI_AFFINITY_LABEL]
     fleet, memory = case.fleet, Memory()
+    # What the fleet will be once every decision so far is done (the checks' view).
+    planned = fleet
+    waits = pol.scaling.lead_time_s + pol.scaling.scale_up_cooldown_s
     t = T0
+    decided = -float("inf")
     for util, gap in zip(case.utils, case.gaps, strict=True):
         t += gap
+        if t - decided > waits:
+            fleet = planned
         for m in fleet.members(G):
             if m.running:
                 memory = record_feature(memory, m.vm_id, t, util, m.vcpus, [util] * 5, 60.0)
         out = evaluate_group(G, memory, fleet, pol, t, stale_after_s=180.0)
         memory = out.memory
+        fleet = planned  # the decisions before this one are done now
         d = out.decision
         if d is None:
             continue
         assert d.target_id == G and d.target_kind == "group"
         if d.action is ActionKind.SCALE_OUT:
-            fleet = check_scale_out(fleet, d.params, lo, hi, anti)
+            planned = check_scale_out(planned, d.params, lo, hi, anti)
         else:
             assert d.action is ActionKind.SCALE_IN
-            fleet = check_scale_in(fleet, d.params, lo)
+            planned = check_scale_in(planned, d.params, lo)
+        decided = t
+        if not lag:
+            fleet = planned
