@@ -91,6 +91,7 @@ class Call:
     decode: float
     server: dict[str, float]
     client_gc: float
+    client_cpu: float
 
     @property
     def outside_app(self) -> float:
@@ -100,8 +101,9 @@ class Call:
     def split(self) -> dict[str, float]:
         return {"total": self.total, "client_encode": self.encode, "roundtrip": self.roundtrip,
                 "server_app": self.server.get("app", 0.0), "server_model": self.server.get("model", 0.0),
-                "server_encode": self.server.get("encode", 0.0), "outside_app": self.outside_app,
-                "client_decode": self.decode, "client_gc": self.client_gc}
+                "server_encode": self.server.get("encode", 0.0), "server_cpu": self.server.get("cpu", 0.0),
+                "outside_app": self.outside_app,
+                "client_decode": self.decode, "client_gc": self.client_gc, "client_cpu": self.client_cpu}
 
 
 class GCPauses:
@@ -124,15 +126,14 @@ class GCPauses:
 
 
 def measure(
-    client: httpx.Client, bodies: Sequence[dict[str, Any]], model: str, calls: int, pauses: GCPauses
+    client: httpx.Client, requests: Sequence[ForecastRequest], calls: int, pauses: GCPauses
 ) -> tuple[list[Call], str]:
-    requests = [ForecastRequest.model_validate({**b, "model": model}) for b in bodies]
     headers = {"content-type": "application/json"}
     out: list[Call] = []
     version = ""
     for i in range(calls):
         pauses.take()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         body = encode_request(requests[i % len(requests)])
         t1 = time.perf_counter()
         resp = client.post("/forecast", content=body, headers=headers)
@@ -141,7 +142,8 @@ def measure(
         answer = ForecastResponse.model_validate_json(resp.content)
         t3 = time.perf_counter()
         out.append(Call((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
-                        parse_timing(resp.headers.get("server-timing", "")), pauses.take()))
+                        parse_timing(resp.headers.get("server-timing", "")), pauses.take(),
+                        (time.thread_time() - cpu0) * 1000))
         version = answer.forecasts[0].model_version
     return out, version
 
@@ -172,23 +174,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         bodies = payloads(settings, 8)
-        # The harness's own heap (pandas, the data pool: ~120k objects) is frozen, as the
-        # service freezes its own after loading: a full collection of it took ~150 ms and
-        # landed in whichever call was running (2-3 per run, so in the p99). Collections of
-        # what the calls themselves allocate still count, and are reported.
+        champion_requests = [ForecastRequest.model_validate({**b, "model": "champion"}) for b in bodies]
+        baseline_requests = [ForecastRequest.model_validate({**b, "model": "seasonal_naive"}) for b in bodies]
+        # The harness's own heap (pandas, the data pool, the 16 requests of 28,800 floats it
+        # sends again and again) is frozen, as the service freezes its own after loading: a
+        # full collection of it took ~150 ms and landed in whichever call was running (2-3
+        # per run, so in the p99). Collections of what the calls themselves allocate still
+        # count, and are reported.
         gc.collect()
         gc.freeze()
         pauses = GCPauses()
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            measure(client, bodies, "champion", 10, pauses)  # warm-up
-            measure(client, bodies, "seasonal_naive", 10, pauses)
+            measure(client, champion_requests, 10, pauses)  # warm-up
+            measure(client, baseline_requests, 10, pauses)
             champ: list[Call] = []
             base: list[Call] = []
             version = ""
             for _ in range(calls // 20):  # interleave blocks so both see the same load
-                t, version = measure(client, bodies, "champion", 10, pauses)
+                t, version = measure(client, champion_requests, 10, pauses)
                 champ += t
-                base += measure(client, bodies, "seasonal_naive", 10, pauses)[0]
+                base += measure(client, baseline_requests, 10, pauses)[0]
     finally:
         if started:
             server.stop()

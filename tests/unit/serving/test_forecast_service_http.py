@@ -39,7 +39,7 @@ def test_serves_the_builtin_baseline_until_a_champion_exists(bento: BentoServer)
     assert len(fc.point) == 12 and sorted(iv.level for iv in fc.intervals) == [0.8, 0.95]
     # Each answer says where the service's time went (the benchmark splits slow calls by it).
     timing = parse_timing(resp.headers["server-timing"])
-    assert set(timing) == {"model", "encode", "app"}
+    assert set(timing) == {"model", "encode", "cpu", "app"}
     assert timing["app"] >= timing["model"] + timing["encode"] - 0.02  # 2-decimal rounding
 
 
