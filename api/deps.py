@@ -12,7 +12,8 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends
 from novacron.store import fleet
-from novacron.store.db import session_factory
+from novacron.store.db import placement_sessions, session_factory
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from novacron.settings import get_settings
@@ -88,19 +89,27 @@ def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
 
 
 def _alone(fn: Callable[[Session], Any], fut: Future[Any]) -> None:
-    try:
-        with session_factory(get_settings().database_url).begin() as session:
-            result = fn(session)
-    except BaseException as exc:  # handed to the request that asked, which re-raises it
-        _settle(fut, None, exc)
-    else:
-        _settle(fut, result, None)
+    for attempt in (1, 2):
+        session: Session | None = None
+        try:
+            with placement_sessions(get_settings().database_url).begin() as session:
+                result = fn(session)
+        except DBAPIError as exc:
+            if (attempt == 1 and exc.connection_invalidated and session is not None
+                    and fleet.writes(session) == 0):
+                continue  # the connection was dead before anything was written: one more try
+            _settle(fut, None, exc)
+        except BaseException as exc:  # handed to the request that asked, which re-raises it
+            _settle(fut, None, exc)
+        else:
+            _settle(fut, result, None)
+        return
 
 
 def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
     outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
     try:
-        with session_factory(get_settings().database_url).begin() as session:
+        with placement_sessions(get_settings().database_url).begin() as session:
             for fn, fut in batch:
                 before = fleet.writes(session)
                 try:

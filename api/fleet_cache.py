@@ -44,9 +44,10 @@ _snapshot: Snapshot | None = None
 stats = {"hits": 0, "reloads": 0, "rebuilds": 0}
 
 
-def current(session: Session) -> Snapshot:
+def current(session: Session, now: fleet.FleetPrint | None = None) -> Snapshot:
     """The fleet as this transaction sees it. Call with the placement lock held: the snapshot
-    is shared, and that lock is what serialises its users across threads and processes."""
+    is shared, and that lock is what serialises its users across threads and processes.
+    ``now``: the fingerprint already read under the lock in this transaction, if it was."""
     global _snapshot
     txn = session.get_transaction()
     with _lock:
@@ -56,7 +57,8 @@ def current(session: Session) -> Snapshot:
         stats["hits"] += 1
         return snap
     session.info["fleet_checked"] = txn
-    now = fleet.fingerprint(session)
+    if now is None:
+        now = fleet.fingerprint(session)
     if snap is not None and snap.print.hosts == now.hosts:
         changed = now.changed_hosts(snap.print)
         if not changed:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 from fastapi import HTTPException
 from novacron.api import fleet_cache, placing
-from novacron.api.policies_store import policy_set
+from novacron.api.policies_store import policy_set_of
 from novacron.api.schemas import PlacementIn
 from novacron.api.tokens import Principal
 from novacron.placement.types import DecisionStatus
@@ -39,13 +39,13 @@ def place(session: Session, body: PlacementIn, who: Principal, *, tags: Sequence
     """Decide and record. Every refusal (409, 422) is raised before the first write, so a
     caller sharing the transaction with other placements loses nothing by catching it."""
     vm_id = body.vm.vm_id or f"vm-{uuid.uuid4().hex[:12]}"
-    # Read before the placement lock, which is held only for the capacity check and the insert.
-    policies = _once_per_transaction(session, "policy_set", policy_set)
+    # The lock, the fingerprint and the policies in one round trip, once per transaction. A dry
+    # run takes the lock too: the cached fleet state is shared and not thread-safe.
+    fingerprint, policy_rows = _once_per_transaction(session, "lock_and_read", fleet.lock_and_read)
+    policies = _once_per_transaction(session, "policy_set", lambda _: policy_set_of(policy_rows))
     mode = policies.effective(dict(body.vm.labels), tags).autonomy("place").value
     paused = _once_per_transaction(session, "pause_state", control.pause_state)
-    # A dry run takes the lock too: the cached fleet state is shared and not thread-safe.
-    fleet.lock_placement(session)
-    snap = fleet_cache.current(session)
+    snap = fleet_cache.current(session, fingerprint)
     if not body.dry_run and vm_id in snap.state.vms:  # the cache knows: no round trip
         raise HTTPException(409, f"VM {vm_id} already exists")
     d = placing.decide(snap.state, body, vm_id)

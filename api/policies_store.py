@@ -22,6 +22,17 @@ def policy_set(session: Session) -> PolicySet:
     return PolicySet(stored_policies(session))
 
 
+def policy_set_of(rows: list[fleet.PolicyRow]) -> PolicySet:
+    """The same as ``policy_set`` from rows already read (``fleet.lock_and_read``)."""
+    out = []
+    for name, _, spec, source in rows:
+        try:
+            out.append(LoadedPolicy(Policy.model_validate(spec), source or f"store:{name}", 1))
+        except ValidationError:
+            continue
+    return PolicySet(out)
+
+
 def objects(session: Session, vm_ids: list[str] | None = None) -> list[ObjectState]:
     wanted = set(vm_ids) if vm_ids is not None else None
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,17 @@ def engine(url: str) -> Engine:
 
 def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine(url), expire_on_commit=False)
+
+
+@lru_cache(maxsize=8)
+def placement_sessions(url: str) -> sessionmaker[Session]:
+    """Sessions for the API's placement thread: its own connection, not pinged at each
+    checkout (a round trip per placement batch). A connection found dead is invalidated by
+    SQLAlchemy; the caller retries on a fresh one (api.deps)."""
+    name = f"novacron-placement-{os.getpid()}"  # so an operator (or a test) can find it
+    return sessionmaker(create_engine(url, pool_size=1, max_overflow=2, pool_pre_ping=False,
+                                      connect_args={"application_name": name}),
+                        expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Config:

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from novacron.store import models
 from sqlalchemy import DateTime, Uuid, bindparam, delete, func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnClause
 
@@ -78,9 +80,38 @@ class FleetPrint:
 
 
 def fingerprint(session: Session) -> FleetPrint:
+    return _print_of(list(session.execute(_FINGERPRINT)))
+
+
+PolicyRow = tuple[str, int, dict[str, Any], str | None]  # name, priority, spec, source
+
+
+def lock_and_read(session: Session) -> tuple[FleetPrint, list[PolicyRow]]:
+    """Take the placement lock, then read the fleet's fingerprint and the stored policies (in
+    ``policies()``'s order), sent as one pipeline: one round trip instead of four (the
+    transaction's BEGIN included). The lock is its own statement, before the fingerprint, so
+    the fingerprint's snapshot sees every placement committed before the lock was granted."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    try:
+        with raw.pipeline():
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", [PLACEMENT_LOCK])
+            fp_cur = raw.execute(str(_FINGERPRINT))
+            pol_cur = raw.execute("SELECT name, priority, spec, source FROM orchestration_policies "
+                                  "ORDER BY priority DESC, name")
+        fp_rows, policies = fp_cur.fetchall(), pol_cur.fetchall()
+    except psycopg.OperationalError as exc:
+        # Bypassing SQLAlchemy here, tell it what it would have seen: a dead connection.
+        conn.invalidate(exc)
+        raise DBAPIError(None, None, exc, connection_invalidated=True) from exc
+    session.info["placement_lock"] = session.get_transaction()
+    return _print_of(fp_rows), [(r[0], int(r[1]), r[2], r[3]) for r in policies]
+
+
+def _print_of(rows: Sequence[Any]) -> FleetPrint:
     hosts: Print = (0, 0)
     by_host: dict[str, Print] = {}
-    for key, n, total in session.execute(_FINGERPRINT):
+    for key, n, total in rows:
         if key is None:
             hosts = (int(n), int(total))
         else:

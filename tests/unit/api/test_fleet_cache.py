@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +21,7 @@ from novacron.api.schemas import PlacementIn
 from novacron.api.tokens import Principal
 from novacron.store import fleet, models, repository
 from novacron.store.db import session_factory
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from novacron.settings import get_settings
@@ -148,3 +149,26 @@ def test_batched_placements_answer_each_request_on_its_own(host: str, tokens: di
         placed = s.scalar(select(func.count()).select_from(models.VM)
                           .where(models.VM.host_id == f"cache-{host}"))
     assert placed == 4  # 4 one-vCPU VMs fit; the other two requests were answered "pending"
+
+
+def test_a_placement_survives_its_connection_dying(host: str, tokens: dict[str, str],
+                                                   sessions: sessionmaker[Session]) -> None:
+    """The placement thread's connection is not pinged at checkout; when PostgreSQL has closed
+    it, the placement is retried on a new one (nothing was written) instead of failing."""
+    transport = httpx.ASGITransport(app=app)
+
+    async def place_one(name: str) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                     headers={"Authorization": f"Bearer {tokens['operator']}"}) as c:
+            r = await c.post("/v2/placements", json=_request(host, f"cache-{host}-{name}").model_dump(mode="json"))
+            return r.status_code
+
+    assert asyncio.run(place_one("before")) == 200
+    with sessions.begin() as s:
+        killed = s.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name = :n"), {"n": f"novacron-placement-{os.getpid()}"}).all()
+    assert killed and all(k[0] for k in killed)
+    assert asyncio.run(place_one("after")) == 200
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(models.VM).where(
+            models.VM.vm_id.in_([f"cache-{host}-before", f"cache-{host}-after"]))) == 2
