@@ -32,6 +32,7 @@ from novacron.serving.client import encode_request
 from novacron.serving.launcher import BentoServer
 from novacron.serving.schemas import ForecastRequest, ForecastResponse
 from novacron.serving.timing import parse as parse_timing
+from novacron.serving.timing import runqueue_wait_ms
 from novacron.training.data import load_or_synthesize
 
 from bench._common import write_results
@@ -92,6 +93,7 @@ class Call:
     server: dict[str, float]
     client_gc: float
     client_cpu: float
+    client_wait: float
 
     @property
     def outside_app(self) -> float:
@@ -102,8 +104,9 @@ class Call:
         return {"total": self.total, "client_encode": self.encode, "roundtrip": self.roundtrip,
                 "server_app": self.server.get("app", 0.0), "server_model": self.server.get("model", 0.0),
                 "server_encode": self.server.get("encode", 0.0), "server_cpu": self.server.get("cpu", 0.0),
-                "outside_app": self.outside_app,
-                "client_decode": self.decode, "client_gc": self.client_gc, "client_cpu": self.client_cpu}
+                "server_wait": self.server.get("wait", 0.0), "outside_app": self.outside_app,
+                "client_decode": self.decode, "client_gc": self.client_gc, "client_cpu": self.client_cpu,
+                "client_wait": self.client_wait}
 
 
 class GCPauses:
@@ -133,7 +136,7 @@ def measure(
     version = ""
     for i in range(calls):
         pauses.take()
-        t0, cpu0 = time.perf_counter(), time.thread_time()
+        t0, cpu0, wait0 = time.perf_counter(), time.thread_time(), runqueue_wait_ms()
         body = encode_request(requests[i % len(requests)])
         t1 = time.perf_counter()
         resp = client.post("/forecast", content=body, headers=headers)
@@ -143,7 +146,7 @@ def measure(
         t3 = time.perf_counter()
         out.append(Call((t3 - t0) * 1000, (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000,
                         parse_timing(resp.headers.get("server-timing", "")), pauses.take(),
-                        (time.thread_time() - cpu0) * 1000))
+                        (time.thread_time() - cpu0) * 1000, runqueue_wait_ms() - wait0))
         version = answer.forecasts[0].model_version
     return out, version
 
@@ -200,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     c, b = np.array([x.total for x in champ]), np.array([x.total for x in base])
     app = np.array([x.server.get("app", np.nan) for x in champ])
     outside = np.array([x.outside_app for x in champ])
+    waited = np.array([x.server.get("wait", np.nan) + x.client_wait for x in champ])
     load_after = os.getloadavg()[0]
     figures: dict[str, Any] = {
         "quick": args.quick,
@@ -222,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "server_app_p99_ms": round(float(np.percentile(app, 99)), 2),
         "outside_app_p50_ms": round(float(np.percentile(outside, 50)), 2),
         "outside_app_p99_ms": round(float(np.percentile(outside, 99)), 2),
+        # Time the server's and the client's threads were runnable but had no core (the
+        # 2 cores are shared): how much of a call was queueing rather than work.
+        "waited_for_cpu_p50_ms": round(float(np.percentile(waited, 50)), 2),
+        "waited_for_cpu_p99_ms": round(float(np.percentile(waited, 99)), 2),
         "client_gc_ms_max": round(max(x.client_gc for x in champ), 2),
         "slowest_calls": [{k: round(v, 2) for k, v in x.split().items()}
                           for x in sorted(champ, key=lambda x: -x.total)[:4]],

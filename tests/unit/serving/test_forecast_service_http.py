@@ -39,8 +39,9 @@ def test_serves_the_builtin_baseline_until_a_champion_exists(bento: BentoServer)
     assert len(fc.point) == 12 and sorted(iv.level for iv in fc.intervals) == [0.8, 0.95]
     # Each answer says where the service's time went (the benchmark splits slow calls by it).
     timing = parse_timing(resp.headers["server-timing"])
-    assert set(timing) == {"model", "encode", "cpu", "app"}
+    assert set(timing) == {"model", "encode", "cpu", "app", "wait"}
     assert timing["app"] >= timing["model"] + timing["encode"] - 0.02  # 2-decimal rounding
+    assert 0 <= timing["wait"] <= timing["app"] + 0.02
 
 
 def test_calls_too_big_to_run_inline_and_mixed_history_lengths_are_answered(bento: BentoServer) -> None:

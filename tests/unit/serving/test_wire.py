@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from novacron.models.base import Forecast, Interval
 from novacron.serving.schemas import ForecastResponse, SeriesIn
-from novacron.serving.timing import add_stage, parse
+from novacron.serving.timing import add_stage, parse, runqueue_wait_ms
 from novacron.serving.wire import first_problem, forecasts_json, histories, rounded
 
 
@@ -71,3 +71,15 @@ def test_server_timing_round_trips() -> None:
     assert value == b"model;dur=6.25, encode;dur=0.90"
     assert parse(value.decode()) == {"model": 6.25, "encode": 0.9}
     assert parse('app;dur=3.5, cache;desc="hit", bad;dur=x') == {"app": 3.5}
+
+
+def test_runqueue_wait_is_this_threads_schedstat_wait() -> None:
+    def raw() -> list[int]:
+        with open("/proc/thread-self/schedstat") as f:
+            return [int(x) for x in f.read().split()]
+
+    before = raw()
+    got = runqueue_wait_ms()
+    after = raw()
+    # Field 2 of schedstat (ns runnable, not running), not the CPU time of field 1.
+    assert before[1] / 1e6 <= got <= after[1] / 1e6
