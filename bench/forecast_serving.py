@@ -12,6 +12,12 @@ to the champion and to the built-in seasonal-naive baseline (``"model": "seasona
 same server, same payload sizes) are interleaved so both see the same machine load; the
 ratio champion/baseline is reported. Run ``bench.training`` (or ``novacron train``) first, or
 the champion *is* the baseline (``model_version`` says which was served).
+
+Each call is also split into stages, so a slow one can be placed: the client's encode, round
+trip and decode, its GC pauses, CPU and time waiting for a core (schedstat), and the
+service's own stages from its ``Server-Timing`` header (``app``: body read and parse, model,
+encode; ``cpu``; ``wait``: runnable without a core). The four slowest champion calls are
+written with their split.
 """
 
 from __future__ import annotations
