@@ -15,7 +15,7 @@ from typing import Any
 
 import libvirt
 from novacron.actuators import lifecycle
-from novacron.actuators.clone import clone, clone_name, remove_clone
+from novacron.actuators.clone import clone, clone_name, group_inventory, remove_clone
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.deadline import Deadline
 from novacron.actuators.inspect import domain_state
@@ -181,6 +181,25 @@ def _clones(decision: Decision) -> list[tuple[str, str]]:
     return [(str(name), _target(decision))]
 
 
+def _others(fleet: Fleet, decision: Decision) -> list[str]:
+    """A group's running replicas other than this decision's clones."""
+    group = decision.params.get("group")
+    if not group:
+        return []
+    mine = {name for name, _ in _clones(decision)}
+    return [m.vm_id for m in group_inventory(fleet).members(str(group))
+            if m.running and m.vm_id not in mine]
+
+
+def _needed(decision: Decision, others: int) -> list[tuple[str, str]]:
+    """The clones to run. A group decision's ``replicas`` is an absolute target, so replicas
+    already running besides its own clones (a duplicate decision's, say) are not added again."""
+    clones = _clones(decision)
+    if not decision.params.get("group") or "replicas" not in decision.params:
+        return clones
+    return clones[:max(0, int(decision.params["replicas"]) - others)]
+
+
 def _clone_source(decision: Decision) -> str:
     # A group decision targets the group; it names the member to clone.
     return str(decision.params.get("source_vm") or decision.target_id)
@@ -192,7 +211,7 @@ def _observe_scale_out(fleet: Fleet, decision: Decision) -> dict[str, Any]:
         return {**domain_state(dom), "host_id": host.host_id}
     found = {name: where(fleet, name) for name, _ in _clones(decision)}
     first = next(iter(found))
-    return {**found[first], "clone": first, "clones": found}
+    return {**found[first], "clone": first, "clones": found, "others": _others(fleet, decision)}
 
 
 def _apply_scale_out(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
@@ -208,9 +227,14 @@ def _apply_scale_out(fleet: Fleet, decision: Decision, deadline: Deadline) -> st
         return f"scaled up in place to {vcpus} vCPUs, {memory} MiB"
     source = decision.params.get("source_host")
     at = decision.occurred_at.timestamp()
-    return "; ".join(clone(fleet, _clone_source(decision), str(source) if source else None,
-                           target, name, deadline, cloned_at=at)
-                     for name, target in _clones(decision))
+    others = _others(fleet, decision)
+    needed = _needed(decision, len(others))
+    done = [clone(fleet, _clone_source(decision), str(source) if source else None, target, name,
+                  deadline, cloned_at=at) for name, target in needed]
+    if len(needed) < len(_clones(decision)):
+        done.append(f"{len(others)} other replicas already run: {len(needed)} of "
+                    f"{len(_clones(decision))} clones make the {decision.params['replicas']} decided")
+    return "; ".join(done)
 
 
 def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
@@ -218,9 +242,12 @@ def _verify_scale_out(after: dict[str, Any], decision: Decision) -> bool:
         return bool(after["vcpus"] == int(decision.params.get("vcpus", after["max_vcpus"]))
                     and after["memory_mib"] == int(decision.params.get(
                         "memory_mib", after["max_memory_mib"])))
-    # Each clone runs on the placement's host, and only there.
-    return all(after["clones"][name]["running_on"] == [target]
-               for name, target in _clones(decision))
+    # Each clone needed runs on the placement's host, and only there; no other one runs
+    # anywhere else.
+    needed = _needed(decision, len(after["others"]))
+    return all(after["clones"][name]["running_on"] == [target] for name, target in needed) and \
+        all(after["clones"][name]["running_on"] in ([], [target])
+            for name, target in _clones(decision))
 
 
 def _removals(decision: Decision) -> list[str]:

@@ -135,3 +135,21 @@ def test_scale_out_fails_unless_the_clone_runs_on_the_placements_host_only(
     assert "does not match" in result.detail
     assert result.after["clones"][planned["name"]]["running_on"] == sorted(
         [elsewhere, planned["target_host"]])
+
+
+def test_a_duplicate_scale_out_adds_no_replica_beyond_the_decided_size(
+        fleet: Fleet, sessions: sessionmaker[Session]) -> None:
+    ledger = PgLedger(sessions)
+    first, _ = decide(fleet, 97.0, T0, {})
+    # The same evaluation run again (a worker that died before saving its state): a new
+    # decision id, new clone names, the same absolute size.
+    again, _ = decide(fleet, 97.0, T0, {})
+    assert first is not None and again is not None and first.decision_id != again.decision_id
+    assert first.params["replicas"] == again.params["replicas"] == 2
+    done = execute(first, fleet, ledger)
+    assert done is not None and done.status == ActionStatus.SUCCEEDED, done
+    dup = execute(again, fleet, ledger)
+    assert dup is not None and dup.status == ActionStatus.SUCCEEDED, dup
+    assert dup.detail.startswith("already in the decided state")
+    names = {m.vm_id for m in group_inventory(fleet).members(G)}
+    assert names == {"shop-0", first.params["clones"][0]["name"]}
