@@ -5,7 +5,8 @@ A *fleet* is a set of VM groups on shared hosts. Each group's demand replays one
 
 1. replicas whose boot (the provisioning delay) has finished start serving;
 2. demand is observed: what exceeds the ready capacity is unserved and the step counts as
-   SLA-violation minutes; every allocated replica (booting ones too) is paid for the step;
+   SLA-violation minutes; every allocated replica (booting ones too) is paid for the step,
+   at the same prices for every scaler (the policy's spot share, if it allows spot);
 3. the scaler decides with what it knows up to now (a forecaster updated with each new
    observation, never with a later one) and the decision is applied: new replicas are placed
    on the host with the most free slots and serve after the boot time; removed replicas go
@@ -34,7 +35,7 @@ import numpy as np
 from novacron.models.base import DAY_S, FloatArray, Forecaster
 
 from .accuracy import AccuracyTracker
-from .cost import hourly_cost
+from .cost import hourly_cost, spot_units
 from .policy import ScalingPolicy
 from .reactive import HpaConfig, HpaState, hpa_desired
 from .rules import decide_group
@@ -229,8 +230,9 @@ def simulate_fleet(
             d = float(r.demand[k])
             alloc = ready[g] + len(booting[g])
             r.ready[k], r.allocated[k] = ready[g], alloc
-            spot = states[g].spot if scaler == "predictive" else 0
-            r.cost += hourly_cost(alloc, min(spot, alloc), pol) * step_h
+            # Every scaler pays for its capacity the same way: the policy's spot share of it
+            # (what the rule's decisions carry as spot_after), none where spot is not allowed.
+            r.cost += hourly_cost(alloc, spot_units(alloc, pol), pol) * step_h
             load[g] = min(d, ready[g]) / alloc if alloc else 0.0
             if scaler == "static":
                 continue

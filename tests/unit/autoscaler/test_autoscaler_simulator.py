@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from novacron.autoscaler.cost import spot_units
 from novacron.autoscaler.policy import ScalingPolicy
 from novacron.autoscaler.simulator import (
     GroupTrace,
@@ -111,3 +113,18 @@ def test_fleet_causal_false_positives_are_a_subset_of_any_violation(
             assert len(g.removals) == g.scale_downs
             assert 0 <= g.false_positive_scale_downs <= g.false_positive_scale_downs_any_violation
             assert g.false_positive_scale_downs_any_violation <= g.scale_downs
+
+
+@pytest.mark.parametrize("scaler", ["predictive", "reactive", "static"])
+def test_every_scaler_pays_the_policy_spot_share_of_its_capacity(
+    fleet: tuple[list[GroupTrace], SimConfig, list[object]], scaler: str
+) -> None:
+    traces, cfg, fcs = fleet
+    pol = replace(cfg.policy, spot_allowed=True, spot_max_fraction=0.5)
+    res = simulate_fleet(traces, replace(cfg, policy=pol), scaler, fcs)  # type: ignore[arg-type]
+    for g in res.groups:
+        alloc = g.allocated.astype(int)
+        spot = np.array([spot_units(int(a), pol) for a in alloc])
+        assert spot.sum() > 0  # the spot share is charged, not only on the predictive side
+        expected = ((alloc - spot) * pol.cost.on_demand_per_hour + spot * pol.cost.spot_per_hour).sum()
+        assert g.cost == pytest.approx(expected * STEP / 3600)
