@@ -15,7 +15,8 @@ from sqlalchemy import DateTime, Uuid, bindparam, delete, func, literal_column, 
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import ColumnClause
 
 from novacron.events import utcnow
@@ -87,10 +88,12 @@ PolicyRow = tuple[str, int, dict[str, Any], str | None]  # name, priority, spec,
 
 
 def lock_and_read(session: Session) -> tuple[FleetPrint, list[PolicyRow]]:
-    """Take the placement lock, then read the fleet's fingerprint and the stored policies (in
-    ``policies()``'s order), sent as one pipeline: one round trip instead of four (the
-    transaction's BEGIN included). The lock is its own statement, before the fingerprint, so
-    the fingerprint's snapshot sees every placement committed before the lock was granted."""
+    """Take the placement lock, then read the fleet's fingerprint, the stored policies (in
+    ``policies()``'s order) and the control settings, sent as one pipeline: one round trip
+    instead of five (the transaction's BEGIN included). The lock is its own statement, before
+    the fingerprint, so the fingerprint's snapshot sees every placement committed before the
+    lock was granted. The control settings are put in the session as if loaded, so that
+    ``store.control``'s reads of them in this transaction (the pause switch) need no trip."""
     conn = session.connection()
     raw = conn.connection.driver_connection
     try:
@@ -99,12 +102,20 @@ def lock_and_read(session: Session) -> tuple[FleetPrint, list[PolicyRow]]:
             fp_cur = raw.execute(str(_FINGERPRINT))
             pol_cur = raw.execute("SELECT name, priority, spec, source FROM orchestration_policies "
                                   "ORDER BY priority DESC, name")
-        fp_rows, policies = fp_cur.fetchall(), pol_cur.fetchall()
+            ctl_cur = raw.execute("SELECT key, value, updated_at, updated_by FROM control_settings")
+        fp_rows, policies, controls = fp_cur.fetchall(), pol_cur.fetchall(), ctl_cur.fetchall()
     except psycopg.OperationalError as exc:
         # Bypassing SQLAlchemy here, tell it what it would have seen: a dead connection.
         conn.invalidate(exc)
         raise DBAPIError(None, None, exc, connection_invalidated=True) from exc
     session.info["placement_lock"] = session.get_transaction()
+    held = session.info.setdefault("control_rows", [])  # the identity map holds rows weakly
+    for key, value, updated_at, updated_by in controls:
+        if session.identity_map.get(identity_key(models.ControlSetting, key)) is None:
+            row = models.ControlSetting(key=key, value=value, updated_at=updated_at, updated_by=updated_by)
+            make_transient_to_detached(row)
+            session.add(row)
+            held.append(row)
     return _print_of(fp_rows), [(r[0], int(r[1]), r[2], r[3]) for r in policies]
 
 
