@@ -96,6 +96,8 @@ def lock_and_read(session: Session) -> tuple[FleetPrint, list[PolicyRow]]:
     ``store.control``'s reads of them in this transaction (the pause switch) need no trip."""
     conn = session.connection()
     raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError("the placement pipeline needs the psycopg (3) driver")
     try:
         with raw.pipeline():
             raw.execute("SELECT pg_advisory_xact_lock(%s)", [PLACEMENT_LOCK])
