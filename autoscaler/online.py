@@ -15,8 +15,19 @@ event time:
   rolling window; ``h`` steps of outcome are waited for, never peeked at).
 
 With the two paths the series keeps, at each step, the one whose bound has been narrower over
-the recent window (a choice made on past outcomes only). Vectorised over the whole trace: a
-trace of 23,000 steps and a 30-step horizon takes a few hundred milliseconds.
+the recent window (a choice made on past outcomes only).
+
+The margin may be calibrated per *regime* (Mondrian split conformal): with
+``drop_lookback_s``, a step whose value has fallen to ``drop_fraction`` or less of the series'
+peak over the lookback is "after a drop", any other step "steady", and each step's margin is
+the quantile of the errors of past steps in its own regime (the pooled one while the window
+holds too few of them). On bursty series one pooled quantile is too narrow after a burst ends,
+which is when the rule removes capacity and when the burst comes back (on the development
+traces, most false-positive scale-downs were large cuts right after a burst, with demand back
+within one step), and too wide in steady stretches, where it only costs capacity.
+
+Vectorised over the whole trace: a trace of 23,000 steps and a 30-step horizon takes a few
+hundred milliseconds.
 """
 
 from __future__ import annotations
@@ -46,22 +57,51 @@ def _forward_max(z: FloatArray, horizon: int) -> FloatArray:
     return out
 
 
-def _known_quantile(excess: FloatArray, h: int, window: int, level: float) -> FloatArray:
-    """At each t, the ``level`` quantile of ``excess[t-h-window+1 .. t-h]`` (outcomes known at t)."""
-    q = pd.Series(excess).rolling(window, min_periods=min(window, 12)).quantile(level).to_numpy()
-    out = np.full(excess.size, np.nan)
-    out[h:] = q[: excess.size - h]
+def _known_quantile(
+    excess: FloatArray, h: int, window: int, level: float, regime: FloatArray | None = None
+) -> FloatArray:
+    """At each t, the ``level`` quantile of ``excess[t-h-window+1 .. t-h]`` (outcomes known at
+    t); with ``regime`` (0.0 / 1.0 per step, known at that step), of the steps of that window
+    in t's regime, or of all of them while fewer than 12 of t's regime are there."""
+    n = excess.size
+    minp = min(window, 12)
+
+    def known(x: FloatArray) -> FloatArray:
+        q = pd.Series(x).rolling(window, min_periods=minp).quantile(level).to_numpy()
+        out = np.full(n, np.nan)
+        out[h:] = q[: n - h]
+        return out
+
+    pooled = known(excess)
+    if regime is None:
+        return pooled
+    out = pooled
+    for r in (0.0, 1.0):
+        own = known(np.where(regime == r, excess, np.nan))  # rolling quantiles skip NaN
+        out = np.where((regime == r) & np.isfinite(own), own, out)
     return out
 
 
-def _margin(z: FloatArray, base: FloatArray, horizon: int, window: int, level: float) -> FloatArray:
+def _margin(
+    z: FloatArray, base: FloatArray, horizon: int, window: int, level: float,
+    regime: FloatArray | None = None,
+) -> FloatArray:  # fmt: skip
     """``out[h-1, t]``: the conformal margin for the peak within h steps, where the path's
     error over steps t+1 .. t+h is ``max_j z[t+j] - base[t]`` (see ``conformal_peak``)."""
     fmax = _forward_max(z, horizon)
     out = np.empty((horizon, z.size))
     for h in range(1, horizon + 1):
-        q = _known_quantile(fmax[h - 1] - base, h, window, level)
+        q = _known_quantile(fmax[h - 1] - base, h, window, level, regime)
         out[h - 1] = np.nan_to_num(q, nan=0.0)  # no outcome known yet: no margin
+    return out
+
+
+def after_drop(y: FloatArray, step_s: float, lookback_s: float, fraction: float) -> FloatArray:
+    """1.0 where ``y[t]`` is at most ``fraction`` of the peak of ``y[t-m .. t]`` (m steps of
+    ``lookback_s``), else 0.0: known at t."""
+    m = max(1, int(lookback_s // step_s))
+    peak: FloatArray = pd.Series(y).rolling(m + 1, min_periods=1).max().to_numpy()
+    out: FloatArray = (np.asarray(y, dtype=np.float64) <= fraction * peak).astype(np.float64)
     return out
 
 
@@ -74,10 +114,13 @@ def conformal_peak(
     window_s: float = DAY_S,
     path: Path = "best",
     anchor_steps: int = 1,
+    regime: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """(point, upper, seasonal_chosen) for every t of ``y``: ``point[t, j]`` is the path for
     step t+j+1 and ``upper[t, j]`` the bound on the peak of steps t+1 .. t+j+1, both from
-    ``y[..t]`` only; ``seasonal_chosen[t]`` is 1.0 where the seasonal path was used."""
+    ``y[..t]`` only; ``seasonal_chosen[t]`` is 1.0 where the seasonal path was used. With
+    ``regime`` (0.0 / 1.0 per step, from ``y[..t]`` only, e.g. ``after_drop``), the margins
+    are calibrated per regime."""
     y = np.asarray(y, dtype=np.float64)
     n = y.size
     window = max(12, int(window_s // step_s))
@@ -87,7 +130,7 @@ def conformal_peak(
     a = pd.Series(y).rolling(anchor_steps, min_periods=1).median().to_numpy()
     paths: list[tuple[FloatArray, FloatArray]] = []
     if path in ("level", "best"):
-        q = _margin(y, a, horizon, window, level)
+        q = _margin(y, a, horizon, window, level, regime)
         pt = np.repeat(a[None, :], horizon, axis=0)
         paths.append((pt, pt + q))
     if path in ("seasonal", "best") and n > m + horizon:
@@ -98,7 +141,7 @@ def conformal_peak(
         base = a.copy()
         base[m:] -= y[:-m]
         base[:m] = np.nan  # no seasonal error before a day of history
-        q = _margin(d, base, horizon, window, level)
+        q = _margin(d, base, horizon, window, level, regime)
         pt = np.repeat(a[None, :], horizon, axis=0)
         idx = np.arange(m, n)
         for j in range(1, horizon + 1):
@@ -129,17 +172,24 @@ def conformal_peak(
 def conformal_forecasts(
     trace: GroupTrace, first: int, steps: int, horizon: int, *, level: float = 0.9,
     window_s: float = DAY_S, path: Path = "best", level_down: float | None = None,
+    drop_lookback_s: float | None = None, drop_fraction: float = 0.75,
 ) -> Forecasts:  # fmt: skip
     """The simulator's per-step forecasts of one trace (rows ``first .. first+steps-1``);
-    with ``level_down``, also the higher bound that scale-downs respect."""
+    with ``level_down``, also the higher bound that scale-downs respect; with
+    ``drop_lookback_s``, both calibrated per regime (``after_drop``, see the module doc)."""
     rows = slice(first, first + steps)
+    y, step_s = trace.demand, trace.step_s
+    regime = None
+    if drop_lookback_s is not None:
+        regime = after_drop(y, step_s, drop_lookback_s, drop_fraction)
     point, upper, _ = conformal_peak(
-        trace.demand, trace.step_s, horizon, level=level, window_s=window_s, path=path
+        y, step_s, horizon, level=level, window_s=window_s, path=path, regime=regime
     )
     down = None
     if level_down is not None:
         _, high, _ = conformal_peak(
-            trace.demand, trace.step_s, horizon, level=level_down, window_s=window_s, path=path
+            y, step_s, horizon, level=level_down, window_s=window_s, path=path, regime=regime
         )
         down = np.maximum(high[rows], upper[rows])
-    return Forecasts(point[rows], upper[rows], f"conformal_peak_{path}", down, level_down)
+    model = f"conformal_peak_{path}" + ("_by_regime" if regime is not None else "")
+    return Forecasts(point[rows], upper[rows], model, down, level_down)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from novacron.autoscaler.online import conformal_peak
+from novacron.autoscaler.online import after_drop, conformal_peak
 
 STEP = 300.0
 DAY = 288
@@ -43,3 +43,62 @@ def test_the_bound_is_a_running_peak_above_the_path() -> None:
     assert np.all(np.diff(upper, axis=1) >= -1e-12)
     assert np.all(upper >= point - 1e-12)
     assert set(np.unique(chosen)) <= {0.0, 1.0}
+
+
+def on_off(seed: int, days: int = 4) -> np.ndarray:
+    """A batch-like series: mostly ~2 units with noise, bursts to ~12 that stop for a few steps
+    and come back (the pattern where a pooled margin is too narrow after a burst ends)."""
+    rng = np.random.default_rng(seed)
+    n = days * DAY
+    y = 2.0 + rng.gamma(2.0, 0.15, n)
+    t = 0
+    while t < n:
+        t += int(rng.integers(20, 60))  # steady stretch
+        for _ in range(int(rng.integers(2, 4))):  # a burst with pauses inside it
+            y[t : t + 3] = 12.0 + rng.normal(0, 0.5, y[t : t + 3].size)
+            t += 3 + int(rng.integers(1, 3))
+    return y
+
+
+def test_after_drop_marks_steps_well_below_their_recent_peak_from_the_past_only() -> None:
+    y = np.array([2.0, 2.0, 10.0, 9.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    got = after_drop(y, STEP, lookback_s=3 * STEP, fraction=0.75)
+    np.testing.assert_array_equal(got, [0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
+    changed = y.copy()
+    changed[6:] = 50.0  # the future does not change what is known at step 5
+    np.testing.assert_array_equal(after_drop(changed, STEP, 3 * STEP, 0.75)[:6], got[:6])
+
+
+def test_regime_margins_widen_after_drops_narrow_when_steady_and_still_cover() -> None:
+    y = on_off(4)
+    h = 2
+    regime = after_drop(y, STEP, 3600.0, 0.75)
+    rows = np.arange(DAY, y.size - h)
+    peak = np.array([y[i + 1 : i + 1 + h].max() for i in rows])
+    dropped = regime[rows] == 1.0
+    assert 0.1 < dropped.mean() < 0.6  # both regimes are there
+    _, pooled, _ = conformal_peak(y, STEP, h, level=0.9, window_s=14_400.0, path="level")
+    _, split, _ = conformal_peak(y, STEP, h, level=0.9, window_s=14_400.0, path="level", regime=regime)
+
+    def cover(u: np.ndarray, mask: np.ndarray) -> float:
+        return float(np.mean(peak[mask] <= u[rows, h - 1][mask] + 1e-9))
+
+    def width(u: np.ndarray, mask: np.ndarray) -> float:
+        return float(np.mean(u[rows, h - 1][mask]))
+
+    # After a drop a burst may come back: a wider bound there, a narrower one when steady ...
+    assert width(split, dropped) > 1.1 * width(pooled, dropped)
+    assert width(split, ~dropped) < 0.9 * width(pooled, ~dropped)
+    # ... and each regime still covered about as often as the level says.
+    assert cover(split, dropped) >= 0.8 and cover(split, ~dropped) >= 0.85
+
+
+def test_regime_margins_use_only_the_past() -> None:
+    y = on_off(5)
+    cut = 2 * DAY
+    changed = y.copy()
+    changed[cut + 1 :] *= 3.0
+    r1, r2 = after_drop(y, STEP, 3600.0, 0.75), after_drop(changed, STEP, 3600.0, 0.75)
+    _, u1, _ = conformal_peak(y, STEP, 4, level=0.9, regime=r1)
+    _, u2, _ = conformal_peak(changed, STEP, 4, level=0.9, regime=r2)
+    np.testing.assert_allclose(u1[: cut + 1], u2[: cut + 1])
