@@ -62,9 +62,11 @@ T = TypeVar("T")
 
 # Placements in this process run on one thread of their own, never waiting for the shared
 # thread pool or for a database slot that reads hold. That thread takes every placement queued
-# so far and runs them as one batch: one transaction, one placement lock, one fleet check, one
-# commit (the lock is a PostgreSQL advisory lock held to the commit, and a commit waits for the
-# disk: per placement they would cap the fleet at a few dozen placements a second). A refused
+# so far, and every one that arrives until the batch commits (while it waits for the lock
+# another process holds, for instance), and runs them as one batch: one transaction, one
+# placement lock, one fleet check, one commit (the lock is a PostgreSQL advisory lock held to
+# the commit, and a commit waits for the disk: per placement they would cap the fleet at a
+# few dozen placements a second). A refused
 # placement (409, 422) is refused before it writes anything (api.placement_flow.place), so the
 # others go on; anything else that fails after a write sends every placement of the batch back
 # to run on its own, in its own transaction, so each gets its own answer.
@@ -106,11 +108,26 @@ def _alone(fn: Callable[[Session], Any], fut: Future[Any]) -> None:
         return
 
 
-def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+def _more(taken: int) -> tuple[Callable[[Session], Any], Future[Any]] | None:
+    if taken >= MAX_BATCH:
+        return None
+    try:
+        return _queue.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _batch(first: tuple[Callable[[Session], Any], Future[Any]]) -> None:
+    """Run ``first`` and, in the same transaction, every placement that arrives before the
+    batch commits: those that came while this one waited for the placement lock (held by
+    another process) or was being placed join it instead of waiting for the next batch."""
+    batch = [first]
     outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
     try:
         with placement_sessions(get_settings().database_url).begin() as session:
-            for fn, fut in batch:
+            item: tuple[Callable[[Session], Any], Future[Any]] | None = first
+            while item is not None:
+                fn, fut = item
                 before = fleet.writes(session)
                 try:
                     result = fn(session)
@@ -120,8 +137,12 @@ def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
                     outcomes.append((fut, None, exc))
                 else:
                     outcomes.append((fut, result, None))
+                item = _more(len(batch))
+                if item is not None:
+                    batch.append(item)
     except Exception:
-        # The batch did not commit: run each placement on its own so each gets its own answer.
+        # The batch did not commit: run each placement on its own so each gets its own answer
+        # (a placement alone also retries once on a connection found dead).
         for fn, fut in batch:
             _alone(fn, fut)
         return
@@ -131,16 +152,7 @@ def _batch(batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
 
 def _place_forever() -> None:
     while True:
-        batch = [_queue.get()]
-        while len(batch) < MAX_BATCH:
-            try:
-                batch.append(_queue.get_nowait())
-            except queue.Empty:
-                break
-        if len(batch) == 1:
-            _alone(*batch[0])
-        else:
-            _batch(batch)
+        _batch(_queue.get())
 
 
 async def placement(fn: Callable[[Session], T]) -> T:
