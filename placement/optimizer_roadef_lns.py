@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 I64 = NDArray[np.int64]
+SOLVER_PARAMS: dict[str, Any] = {}
 
 
 def reoptimise(
@@ -28,7 +29,7 @@ def reoptimise(
     """Best re-assignment of processes `free` (all on `machines`) among `machines`, as
     (process, machine) moves that differ from now, or None if CP-SAT found nothing better."""
     pb = st.pb
-    ms = [int(m) for m in machines]
+    ms = sorted({int(m) for m in machines})  # a machine listed twice would be counted twice
     fr = [int(p) for p in free]
     cur = st.assign
     req = pb.requirement
@@ -81,8 +82,11 @@ def reoptimise(
                     for p in fr
                     if int(pb.initial[p]) == m and req[p, r]
                 ]
-                u_cap = u + int(fix_held[k, r])
-                u_cap += sum(c * (1 - v) if v is not None else c for c, v in held)
+                # One expression, no `+=`: CP-SAT's `u + 0` can hand back `u` itself, and an
+                # in-place add would then put the held shares into the load and balance terms.
+                u_cap = u + int(fix_held[k, r]) + sum(
+                    c * (1 - v) if v is not None else c for c, v in held
+                )
             else:
                 u_cap = u
             md.add(u_cap <= int(pb.capacity[m, r]))
@@ -98,7 +102,6 @@ def reoptimise(
             md.add(b >= target * avail1 - avail2)
             obj.append(w * b)
     # Move costs of the freed processes.
-    cap_moved = st.service_move_max()
     moved_terms: dict[int, list[Any]] = {}
     for p in fr:
         h = int(pb.initial[p])
@@ -111,8 +114,12 @@ def reoptimise(
                 c = int(pb.machine_move_cost[h, m])
                 if c and (p, m) in x:
                     obj.append(pb.w_machine * c * x[p, m])
+    # Service-move term, exactly: the max over services of moved processes, where `moved`
+    # already holds the counts without the freed processes.
+    top = md.new_int_var(int(moved.max(initial=0)), len(pb.service), "")
     for s, terms in moved_terms.items():
-        md.add(sum(terms) + int(moved[s]) <= cap_moved)
+        md.add(top >= sum(terms) + int(moved[s]))
+    obj.append(pb.w_service * top)
     # Conflict among the freed processes of one service.
     for ps in by_service.values():
         if len(ps) > 1:
@@ -179,6 +186,8 @@ def reoptimise(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
+    for k, v in SOLVER_PARAMS.items():
+        setattr(solver.parameters, k, v)
     status = solver.solve(md)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from novacron.placement.optimizer_roadef import Reassignment, _State, solve
+from novacron.placement.optimizer_roadef import Reassignment, _pick_method, _State, solve
 
 
 def feasible(pb: Reassignment, a: np.ndarray) -> bool:
@@ -101,6 +101,45 @@ def test_deltas_match_full_recomputation(pb: Reassignment, rnd: object) -> None:
             assert sw == _State(pb, trial).total() - s.total()
         if fits.any():
             s.apply(p, int(np.flatnonzero(fits)[0]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(instances())
+def test_all_partner_swap_scores_match_exact_swaps(pb: Reassignment) -> None:
+    """swap_deltas scores every partner at once without spread, dependencies and the
+    service-move term: where a swap is feasible it must say so and differ from the exact
+    change by exactly that term; where it says no, the swap must really be infeasible."""
+    if not feasible(pb, pb.initial):
+        return
+    s = _State(pb, pb.initial)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        p = int(rng.integers(len(pb.service)))
+        ds, ok = s.swap_deltas(p)
+        for q in range(len(pb.service)):
+            exact = s.swap_delta(p, q)
+            if not ok[q]:
+                assert exact is None, (p, q)
+                continue
+            trial = s.assign.copy()
+            trial[p], trial[q] = s.assign[q], s.assign[p]
+            if exact is None:
+                assert not feasible(pb, trial), (p, q)
+                continue
+            after = _State(pb, trial)
+            service = pb.w_service * (after.service_move_max() - s.service_move_max())
+            assert int(ds[q]) + service == exact == after.total() - s.total()
+        fits = s.shift_deltas(p)[1]
+        if fits.any():
+            s.apply(p, int(np.flatnonzero(fits)[0]))
+
+
+def test_method_choice_follows_gain_rate_and_revisits_the_other() -> None:
+    assert _pick_method({}, {}, 0) == "lns"
+    assert _pick_method({"lns": 5.0}, {"lns": 0}, 1) == "anneal"
+    rate = {"lns": 1.0, "anneal": 9.0}
+    assert _pick_method(rate, {"lns": 0, "anneal": 1}, 2) == "anneal"
+    assert _pick_method(rate, {"lns": 0, "anneal": 4}, 5) == "lns"  # idle for 4 chunks
 
 
 @settings(max_examples=25, deadline=None)
