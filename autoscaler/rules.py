@@ -6,8 +6,13 @@ Capacity is counted in units: replicas of a VM group (horizontal) or vCPUs of on
 - **Scale up** when the upper bound of the forecast within the lead time (the time a new
   unit needs to serve) would put utilisation above the profile's scale-up threshold, or when
   measured demand already does (the guard: a forecast never hides load that is here). The new
-  size puts that upper bound at the profile's target utilisation: the size follows how
-  uncertain the forecast is, not a fixed headroom.
+  size is the smallest that keeps the upper bound (and measured demand) within the scale-up
+  threshold and the point forecast within the target utilisation: the target is for the load
+  expected, and the bound, already an upper quantile, may use the room up to the line that
+  triggers a scale-up (so the new size does not trigger another). The size follows how
+  uncertain the forecast is, not a fixed headroom. (Holding the bound itself at the target
+  counted the uncertainty twice: on the development traces it cost 0.7 % more for no fewer
+  false-positive scale-downs.)
 - **Scale down** only when, for ``scale_down_delay_s``, the upper bound over the lead time
   plus the delay (or the policy's horizon, if longer) has fitted in fewer units at the target
   utilisation (the low mark), and only to the size where it still does: never into load the
@@ -76,8 +81,12 @@ def decide(
             "level": forecast.level, "lead_upper": lead_upper, "lead_point": lead_point,
             "horizon_upper": horizon_upper, "demand": obs.demand,
         }  # fmt: skip
-        # Sizes that put the bound at the target utilisation.
-        size_up = math.ceil(up_signal / policy.target - 1e-9)
+        # Up: the bound (and demand) within the scale-up threshold, the point within the target.
+        # Down: the scale-down bound within the target (removing capacity is the costlier error).
+        size_up = max(
+            math.ceil(up_signal / policy.scale_up_threshold - 1e-9),
+            math.ceil(max(lead_point, obs.demand) / policy.target - 1e-9),
+        )
         size_down = math.ceil(down_signal / policy.target - 1e-9)
         low = size_down < current
         down_step = current  # the bound decides how far down
@@ -131,9 +140,14 @@ def decide(
         if policy.max_step_up is not None:
             wanted = min(wanted, current + policy.max_step_up)
         desired = _bounded(wanted, policy)
+        sizing = (
+            f"bound within {policy.scale_up_threshold:.0%} and point within {policy.target:.0%}"
+            if use_forecast
+            else f"target {policy.target:.0%}"
+        )
         why = (
             f"{basis}; above {policy.scale_up_threshold:.0%} of {current} {unit}: "
-            f"{current} -> {desired} {unit} (target {policy.target:.0%}, policy "
+            f"{current} -> {desired} {unit} ({sizing} of {desired} {unit}, policy "
             f"{policy.name}/{policy.profile.value})"
         )
         return _decision(

@@ -1,4 +1,5 @@
-"""Property: whatever the load, forecast and state, no decision breaks min/max replicas."""
+"""Property: whatever the load, forecast and state, no decision breaks min/max replicas, and a
+predictive scale-up is the smallest size that fits its bound."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ def test_no_decision_breaks_min_max(
         assert pol.min_replicas <= d.desired <= pol.max_replicas
         assert d.desired != d.current
         inside = pol.min_replicas <= d.current <= pol.max_replicas
+        if inside and d.direction.value == "up" and view is not None and d.desired < pol.max_replicas:
+            # the smallest size that keeps the bound (and demand) within the scale-up threshold
+            # and the point within the target, and at least one more unit
+            lead = view.steps(pol.lead_time_s)
+            up, pt = max(max(upper[:lead]), demand), max(max(point[:lead]), demand)
+            assert up <= pol.scale_up_threshold * d.desired + 1e-6 and pt <= pol.target * d.desired + 1e-6
+            smaller = d.desired - 1
+            if smaller > d.current:
+                assert up > pol.scale_up_threshold * smaller + 1e-9 or pt > pol.target * smaller + 1e-9
         if inside and d.direction.value == "down":
             # never into predicted load: over the boot time plus the scale-down delay (or the
             # horizon) the bound, and measured demand, stay at the target or under

@@ -43,6 +43,23 @@ def test_scale_up_before_the_load_when_the_upper_bound_crosses_within_lead_time(
     assert d.cost_delta_per_hour == pytest.approx((d.desired - 5) * POL.cost.on_demand_per_hour)
 
 
+def test_scale_up_keeps_the_bound_within_the_threshold_and_the_point_within_the_target() -> None:
+    # Moderate: target 70 %, scale-up threshold 80 %. A wide bound sizes the step:
+    # 6.5 / 0.8 -> 9 replicas (the point, 5.5 / 0.7 -> 8, would need fewer).
+    wide = fc([5.5] * 30, [6.5] * 30)
+    d = decide_group("g", Observation(0, 3.0, 5), wide, GroupState(), POL).decision
+    assert d is not None and d.direction is Direction.UP and d.desired == 9
+    assert "bound within 80% and point within 70%" in d.explanation
+    # A narrow bound leaves the point to size it: 6.0 / 0.7 -> 9 (the bound alone: 6.2 / 0.8 -> 8).
+    narrow = fc([6.0] * 30, [6.2] * 30)
+    d = decide_group("g", Observation(0, 3.0, 5), narrow, GroupState(), POL).decision
+    assert d is not None and d.desired == 9
+    # The new size does not trigger another scale-up once its replicas are booting.
+    after = decide_group("g", Observation(POL.scale_up_cooldown_s, 3.0, 5, pending=4), narrow,
+                         GroupState(last_up_s=0.0), POL)  # fmt: skip
+    assert after.decision is None
+
+
 def test_peak_beyond_the_lead_time_does_not_trigger_a_scale_up() -> None:
     f = fc([3] * 10 + [9] * 20, [3.3] * 10 + [10] * 20)
     assert decide_group("g", Observation(0, 3.0, 5), f, GroupState(), POL).decision is None
