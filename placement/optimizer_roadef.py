@@ -379,7 +379,10 @@ def _pick_method(rate: dict[str, float], last_used: dict[str, int], turn: int) -
     for m in ("lns", "anneal"):
         if m not in rate:
             return m
-    good = max(rate, key=lambda m: rate[m])
+    # A tie (typically both 0 after a short probe) goes to annealing: its gains come late in
+    # the cooling, so a short probe undersells it (a2_5), while CP-SAT steps that found
+    # nothing in a whole chunk rarely start finding more.
+    good = "lns" if rate["lns"] > rate["anneal"] else "anneal"
     other = "anneal" if good == "lns" else "lns"
     return other if turn - last_used[other] > 3 else good
 

@@ -140,6 +140,7 @@ def test_method_choice_follows_gain_rate_and_revisits_the_other() -> None:
     rate = {"lns": 1.0, "anneal": 9.0}
     assert _pick_method(rate, {"lns": 0, "anneal": 1}, 2) == "anneal"
     assert _pick_method(rate, {"lns": 0, "anneal": 4}, 5) == "lns"  # idle for 4 chunks
+    assert _pick_method({"lns": 0.0, "anneal": 0.0}, {"lns": 0, "anneal": 1}, 2) == "anneal"
 
 
 @settings(max_examples=25, deadline=None)
