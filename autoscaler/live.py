@@ -15,7 +15,11 @@ poor, the rule falls back to reactive thresholds for that VM and says why.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
+
+from novacron.policy.effective import EffectivePolicy
+from novacron.policy.schema import AutoScalingProfile
 
 from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
 
@@ -37,6 +41,34 @@ def default_vcpu_policy() -> ScalingPolicy:
     about two minutes (the lead time), and a scale-down looks over the whole served horizon."""
     return ScalingPolicy.from_profile(
         "moderate", name="default", min_replicas=1, max_replicas=8, lead_time_s=120.0, horizon_s=900.0
+    )
+
+
+def vcpu_policy(base: ScalingPolicy, effective: EffectivePolicy | None) -> ScalingPolicy:
+    """One VM's vertical policy: what a stored policy sets for it (autonomy for
+    ``scale_vcpu``, the autoScaling profile, scaleDownDelay) over ``base``. Fields only the
+    built-in defaults fill are ignored, so a fleet without policies keeps ``base`` whole."""
+    if effective is None or not effective.matched:
+        return base
+
+    def set_by_policy(path: str) -> Any:
+        src = effective.source(path)
+        return src.value if src.origin == "policy" and src.value is not None else None
+
+    mode = set_by_policy("autonomy.scale_vcpu")
+    profile = set_by_policy("rules.autoScaling")
+    delay = set_by_policy("rules.scaleDownDelay")
+    if mode is None and profile is None and delay is None:
+        return replace(base, name=effective.matched[0])
+    return ScalingPolicy.from_profile(
+        AutoScalingProfile(profile) if profile is not None else base.profile,
+        name=effective.matched[0], min_replicas=base.min_replicas, max_replicas=base.max_replicas,
+        lead_time_s=base.lead_time_s, horizon_s=base.horizon_s,
+        # A profile set by the policy brings its own delay unless the policy sets one.
+        scale_down_delay_s=(float(delay) if delay is not None
+                            else None if profile is not None else base.scale_down_delay_s),
+        spot_allowed=base.spot_allowed, spot_max_fraction=base.spot_max_fraction, cost=base.cost,
+        mode=AutonomyMode(mode) if mode is not None else base.mode,
     )
 
 

@@ -146,6 +146,9 @@ class FleetView:
     def knows(self, vm_id: str) -> bool:
         return vm_id in self._by_id
 
+    def get(self, vm_id: str) -> FleetVm | None:
+        return self._by_id.get(vm_id)
+
     def group_of(self, vm_id: str) -> str | None:
         vm = self._by_id.get(vm_id)
         return vm.group if vm is not None else None

@@ -1,7 +1,9 @@
 """Decision agent: forecast each VM's CPU through the BentoML service, then let the autoscaler
 decide (``autoscaler.live.evaluate`` -> ``autoscaler.rules.decide_vcpus``, the rule the fleet
-simulator measures). If serving is down or slow, or a VM's forecasts have lately been poor,
-the reactive rule decides and the decision says so. Event time throughout."""
+simulator measures) under the VM's vertical policy: the runtime's, with what a stored policy
+matching the VM's labels sets (autonomy for scale_vcpu, profile, scale-down delay). Members of
+a VM group are left to the group agents. If serving is down or slow, or a VM's forecasts have
+lately been poor, the reactive rule decides and the decision says so. Event time throughout."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import math
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import LEVEL, LEVEL_DOWN, evaluate
+from novacron.autoscaler.live import LEVEL, LEVEL_DOWN, evaluate, vcpu_policy
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import MIN_HISTORY, SeriesIn
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
+from novacron.streams.fleet_view import ROUTING_MAX_AGE_S, cache
 from novacron.streams.tsdb import TSDBWriter, decision_point, forecast_points
 
 from novacron import topics as registry
@@ -91,6 +94,13 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         now = fv.occurred_at.timestamp()
         if state.get("eval") is not None and now - state["eval"] < rt.evaluate_every_s:
             continue
+        # Group members are scaled as a group (streams.decide_group), never resized here too.
+        vm = (await cache.fleet(ROUTING_MAX_AGE_S)).get(fv.vm_id)
+        if vm is not None and vm.group is not None:
+            continue
+        policies = await cache.policy_set()
+        policy = vcpu_policy(rt.scaling, policies.effective(vm.labels)
+                             if policies is not None and vm is not None else None)
         state["eval"] = now
         forecast: Forecast | None = None
         upper_down: list[float] | None = None
@@ -102,7 +112,7 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
             points.extend(forecast_points(forecast))
         try:
-            decision, state = evaluate(fv, forecast, state, rt.scaling, fallback, upper_down)
+            decision, state = evaluate(fv, forecast, state, policy, fallback, upper_down)
         except ValueError as exc:  # e.g. a forecast that does not validate
             await send_dead_letter(
                 registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"

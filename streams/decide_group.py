@@ -22,38 +22,29 @@ ask libvirt and the database again, not a time any decision reasons with.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from novacron.actuators.clone import group_inventory, labels_of
 from novacron.autoscaler.live import LEVEL, LEVEL_DOWN
 from novacron.autoscaler.live_group import (
-    FleetView,
-    FleetVm,
     GroupLoad,
     default_group_policy,
     evaluate_group,
     group_load,
     group_policy,
-    label_problem,
     record_feature,
     template,
 )
-from novacron.policy import LoadedPolicy, Policy, PolicySet
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import MIN_HISTORY, SeriesIn
-from novacron.store import fleet as fleet_store
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic
 from novacron.streams.deadletter import send_dead_letter
+from novacron.streams.fleet_view import PLACING_MAX_AGE_S, ROUTING_MAX_AGE_S, cache
 from novacron.streams.tsdb import TSDBWriter, decision_point
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from novacron import topics as registry
 from novacron.events import Decision, FeatureVector, Forecast, InvalidEvent, MetricName, decode
@@ -69,77 +60,6 @@ group_features_topic = app.topic(registry.GROUP_FEATURES.name, value_serializer=
 group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
                         schema=JSON_SCHEMA)
 
-# Wall time: how stale the fleet may be when routing a feature (a VM's group rarely changes;
-# a VM the inventory does not know, e.g. a new clone, is looked up alone, and a VM no host
-# has is looked up again after ABSENT_S) and when placing.
-ROUTING_MAX_AGE_S = 15.0
-ABSENT_S = 30.0
-PLACING_MAX_AGE_S = 2.0
-POLICIES_MAX_AGE_S = 30.0
-
-
-class _Cached:
-    """The fleet's labels and the stored policies, re-read when older than their max age."""
-
-    def __init__(self) -> None:
-        self.view = FleetView((), ())
-        self.view_at = -math.inf
-        self.policies: PolicySet | None = None
-        self.policies_at = -math.inf
-        self._warned: set[str] = set()
-        self._absent: dict[str, float] = {}
-
-    async def fleet(self, max_age_s: float) -> FleetView:
-        if time.monotonic() - self.view_at > max_age_s:
-            self.view = await asyncio.to_thread(group_inventory, runtime.current().fleet)
-            self.view_at = time.monotonic()
-            for vm in self.view.vms:
-                problem = label_problem(vm)
-                if problem and vm.vm_id not in self._warned:
-                    self._warned.add(vm.vm_id)
-                    log.warning("group label ignored: %s", problem)
-        return self.view
-
-    async def group_of_new(self, vm_id: str) -> str | None:
-        """The group of a VM the inventory does not know yet, read from its own labels."""
-        if time.monotonic() - self._absent.get(vm_id, -math.inf) < ABSENT_S:
-            return None
-        labels = await asyncio.to_thread(labels_of, runtime.current().fleet, vm_id)
-        if labels is None:
-            self._absent[vm_id] = time.monotonic()
-            return None
-        self.view_at = -math.inf  # the fleet changed: read it all again when next asked
-        return FleetVm(vm_id, "", 0, 0, labels).group  # a bad label is warned of at the re-read
-
-    def warn_once(self, group: str, problems: tuple[str, ...]) -> None:
-        for problem in problems:
-            if (key := f"{group}: {problem}") not in self._warned:
-                self._warned.add(key)
-                log.warning("group %s", key)
-
-    async def policy_set(self) -> PolicySet | None:
-        if time.monotonic() - self.policies_at > POLICIES_MAX_AGE_S:
-            try:
-                self.policies = await asyncio.to_thread(_stored_policies)
-            except SQLAlchemyError as exc:  # keep the last set; labels and defaults still apply
-                log.warning("stored policies unreadable (%s); using the last ones read", exc)
-            self.policies_at = time.monotonic()
-        return self.policies
-
-
-def _stored_policies() -> PolicySet:
-    out = []
-    with runtime.current().sessions() as s:
-        for row in fleet_store.policies(s):
-            try:
-                out.append(LoadedPolicy(Policy.model_validate(row.spec),
-                                        row.source or f"store:{row.name}", 1))
-            except ValidationError:
-                continue  # written by an older schema; `policy validate` reports it
-    return PolicySet(out)
-
-
-cache = _Cached()
 
 
 @app.agent(features_topic)
