@@ -5,9 +5,9 @@ at once (a2_1 is a tight multi-dimensional packing: every machine must end under
 capacity, and no single move or swap gets there). Here a handful of machines is chosen, a
 subset of the processes on them is freed, and CP-SAT re-assigns the freed processes among
 those machines with every hard rule and every cost term that the change can touch; the rest of
-the assignment stays fixed and enters as constants. The service-move term is a max over all
-services, so the sub-problem only forbids raising it (a conservative restriction, never a
-wrong cost). Pure: arrays in, moves out.
+the assignment stays fixed and enters as constants. The service-move term (a max over all
+services) is exact too: a variable at least every touched service's count and the largest
+untouched one. Pure: arrays in, moves out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 I64 = NDArray[np.int64]
-SOLVER_PARAMS: dict[str, Any] = {}
 
 
 def reoptimise(
@@ -186,8 +185,6 @@ def reoptimise(
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
-    for k, v in SOLVER_PARAMS.items():
-        setattr(solver.parameters, k, v)
     status = solver.solve(md)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
