@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from threading import Lock
+from typing import Any
 
 from novacron.api import placing
 from novacron.placement.state import FleetState
@@ -77,13 +78,14 @@ def current(session: Session, now: fleet.FleetPrint | None = None) -> Snapshot:
 
 
 def vm_added(snap: Snapshot, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
-             labels: dict[str, str], row_hash: int) -> None:
+             labels: dict[str, str], row_hash: int, anti: list[dict[str, Any]] | None = None) -> None:
     """Record in ``snap`` the VM row this transaction just inserted (as stored: whole vCPUs)."""
     idx = snap.state.index.get(host_id)
     if idx is None:  # cannot happen under the lock; rebuild next time rather than guess
         invalidate()
         return
-    snap.state.place(placing.vm_spec(vm_id, vcpus, memory_mib, labels), idx)
+    snap.state.place(placing.vm_spec(vm_id, vcpus, memory_mib, labels), idx,
+                     anti=placing.anti_keys(anti or []))
     fleet.note_new_vm(snap.print, host_id, row_hash)
 
 

@@ -112,13 +112,15 @@ def _add_vm(session: Session, snap: fleet_cache.Snapshot, vm_id: str, host_id: s
     vcpus, memory_mib = round(vm["vcpus"]), round(vm["memory_mib"])
     labels = {str(k): str(v) for k, v in (vm.get("labels") or {}).items()}
     tags, state = request.get("tags") or [], "running" if request.get("start", True) else "stopped"
+    anti = placing.declared_anti_affinity(request)
     if decision is None:
-        row_hash = fleet.add_placed_vm(session, vm_id, host_id, vcpus, memory_mib, labels, tags, state)
+        row_hash = fleet.add_placed_vm(session, vm_id, host_id, vcpus, memory_mib, labels, tags, state,
+                                       anti)
     else:
-        row_hash = fleet.place_vm(session, decision, vcpus, memory_mib, labels, tags, state)
+        row_hash = fleet.place_vm(session, decision, vcpus, memory_mib, labels, tags, state, anti)
     if row_hash is None:  # the id is taken: nothing was written
         raise HTTPException(409, f"VM {vm_id} already exists")
-    fleet_cache.vm_added(snap, vm_id, host_id, vcpus, memory_mib, labels, row_hash)
+    fleet_cache.vm_added(snap, vm_id, host_id, vcpus, memory_mib, labels, row_hash, anti)
 
 
 def _once_per_transaction(session: Session, key: str, read: Callable[[Session], T]) -> T:
@@ -151,4 +153,8 @@ def apply_to_host(session: Session, request: dict[str, Any], host_id: str) -> No
         raise HTTPException(409, f"host {host_id} no longer has room: free {free[0] / 1000:g} vCPU, "
                                  f"{int(free[1])} MiB; the VM needs {vm['vcpus']:g} vCPU, "
                                  f"{vm['memory_mib']:g} MiB")
+    # Every hard constraint, not only room: an override names a host, it does not waive rules.
+    refused = placing.refusals(state, request, host_id)
+    if refused:
+        raise HTTPException(409, f"host {host_id} breaks a hard constraint of this VM: " + "; ".join(refused))
     _add_vm(session, snap, vm["vm_id"], host_id, request)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from novacron.api.schemas import PlacementIn
@@ -18,6 +18,8 @@ from novacron.placement.types import (
     PlacementDecision,
     PlacementRequest,
     ScorerContribution,
+    StatusCode,
+    TopologyKey,
     TopologySpreadTerm,
     VMSpec,
 )
@@ -37,9 +39,13 @@ def fleet_state(session: Session) -> FleetState:
         for hid, vcpus, mem, labels, state in host_rows
     ]
     state = FleetState(hosts)
-    placed = [r for r in vm_rows if r[1] in state.index]
-    state.place_many([vm_spec(vm_id, vcpus, mem, labels) for vm_id, _, vcpus, mem, labels in placed],
+    placed = [r for r in vm_rows if r[1] in state.index and not r[5]]
+    state.place_many([vm_spec(vm_id, vcpus, mem, labels) for vm_id, _, vcpus, mem, labels, _ in placed],
                      [state.index[r[1]] for r in placed])
+    # VMs that declared hard anti-affinity go one by one, so their terms bind again.
+    for vm_id, host_id, vcpus, mem, labels, anti in vm_rows:
+        if anti and host_id in state.index:
+            state.place(vm_spec(vm_id, vcpus, mem, labels), state.index[host_id], anti=anti_keys(anti))
     return state
 
 
@@ -50,7 +56,8 @@ def reload_hosts(session: Session, state: FleetState, host_ids: set[str]) -> Non
     idx = {state.index[h] for h in host_ids if h in state.index}
     _, rows = fleet.placement_rows(session, sorted(FREE_STATES), on_hosts=sorted(host_ids))
     stored = {vm_id: (state.index[host_id], vm_spec(vm_id, vcpus, mem, labels))
-              for vm_id, host_id, vcpus, mem, labels in rows if host_id in state.index}
+              for vm_id, host_id, vcpus, mem, labels, _ in rows if host_id in state.index}
+    declared = {r[0]: anti_keys(r[5]) for r in rows if r[5]}  # a VM's terms never change
     for vm_id in [v for v, p in state.vms.items() if p.host in idx]:
         p = state.vms[vm_id]
         if stored.get(vm_id) == (p.host, p.vm):
@@ -60,7 +67,33 @@ def reload_hosts(session: Session, state: FleetState, host_ids: set[str]) -> Non
     for vm_id, (host, spec) in stored.items():
         if vm_id in state.vms:  # moved here from a host not reloaded: cannot be, but be exact
             state.remove(vm_id)
-        state.place(spec, host)
+        state.place(spec, host, anti=declared.get(vm_id, ()))
+
+
+def refusals(state: FleetState, request: Mapping[str, Any], host_id: str) -> list[str]:
+    """Why ``host_id`` cannot take the VM of a stored placement request (its JSON): every hard
+    filter that rejects it, in words; empty when it fits. For an operator's override, which
+    names the host: it must not break a hard constraint either."""
+    # A parked request may carry the v1 create's own keys (start, tags): keep the placement's.
+    body = PlacementIn.model_validate({k: v for k, v in request.items() if k in PlacementIn.model_fields})
+    req = to_request(body, str(request["vm"]["vm_id"]))
+    sched = Scheduler(state)
+    idx = state.index[host_id]
+    return [f"{f.name}: {res.reason}" for f, res in sched.run_filters(sched.context(req))
+            if int(res.codes[idx]) != int(StatusCode.SUCCESS)]
+
+
+def declared_anti_affinity(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The terms of a placement request (its JSON) that bind VMs placed after it, as stored
+    on the VM: hard anti-affinity on host, rack or zone (as ``symmetric.mirrored``)."""
+    return [{"labels": dict(t["labels"]), "topology_key": t["topology_key"]}
+            for t in request.get("anti_affinity") or []
+            if t.get("hard", True) and t.get("topology_key", "host") != TopologyKey.NUMA.value]
+
+
+def anti_keys(stored: Sequence[Mapping[str, Any]]) -> tuple[tuple[LabelSelector, str], ...]:
+    """Stored terms back into what ``FleetState.place`` keeps."""
+    return tuple((LabelSelector.of(t["labels"]), str(TopologyKey(t["topology_key"]))) for t in stored)
 
 
 def vm_spec(vm_id: str, vcpus: int, memory_mib: int, labels: Mapping[str, object]) -> VMSpec:

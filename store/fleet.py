@@ -139,7 +139,8 @@ def note_new_vm(fp: FleetPrint, host_id: str, row_hash: int) -> None:
 
 
 HostRow = tuple[str, int, int, dict[str, Any], str]  # host_id, vcpus, memory_mib, labels, state
-VmRow = tuple[str, str, int, int, dict[str, Any]]  # vm_id, host_id, vcpus, memory_mib, labels
+# vm_id, host_id, vcpus, memory_mib, labels, anti_affinity (see models.VM.anti_affinity)
+VmRow = tuple[str, str, int, int, dict[str, Any], list[Any]]
 
 
 def placement_rows(session: Session, free_states: Sequence[str],
@@ -152,11 +153,11 @@ def placement_rows(session: Session, free_states: Sequence[str],
     if on_hosts is None:
         hosts = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(
             select(h.host_id, h.vcpus, h.memory_mib, h.labels, h.state).order_by(h.host_id))]
-    q = (select(v.vm_id, v.host_id, v.vcpus, v.memory_mib, v.labels)
+    q = (select(v.vm_id, v.host_id, v.vcpus, v.memory_mib, v.labels, v.anti_affinity)
          .where(v.host_id.is_not(None), v.state.not_in(list(free_states))).order_by(v.vm_id))
     if on_hosts is not None:
         q = q.where(v.host_id.in_(list(on_hosts)))
-    vms = [(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(q)]
+    vms = [(r[0], r[1], r[2], r[3], r[4], r[5] or []) for r in session.execute(q)]
     return hosts, vms
 
 
@@ -201,11 +202,13 @@ def add_vm(session: Session, vm_id: str, host_id: str | None, vcpus: int, memory
 
 
 def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
-                  labels: dict[str, str], tags: Sequence[str], state: str) -> int | None:
+                  labels: dict[str, str], tags: Sequence[str], state: str,
+                  anti_affinity: Sequence[Any] = ()) -> int | None:
     """Insert a VM and return its fingerprint hash; None when the id is taken."""
     stmt = pg_insert(models.VM).values(
         vm_id=vm_id, host_id=host_id, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
         tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
+        anti_affinity=list(anti_affinity),
     ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(_VM_HASH)
     _wrote(session)
     row = session.execute(stmt).first()
@@ -216,8 +219,9 @@ def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory
 # (its id was free), so a taken id writes nothing and the caller can still answer 409.
 _PLACE_VM = text(f"""
 WITH v AS (
-  INSERT INTO vms (vm_id, host_id, vcpus, memory_mib, labels, tags, state, updated_at, policy_settings)
-  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}')
+  INSERT INTO vms (vm_id, host_id, vcpus, memory_mib, labels, tags, state, updated_at, policy_settings,
+                   anti_affinity)
+  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}', :anti_affinity)
   ON CONFLICT (vm_id) DO NOTHING
   RETURNING {_VM_HASH_SQL}),
 d AS (
@@ -227,17 +231,20 @@ d AS (
          :request, :detail
   WHERE EXISTS (SELECT 1 FROM v))
 SELECT * FROM v""").bindparams(  # noqa: S608 (constants only)
-    *(bindparam(k, type_=JSONB) for k in ("labels", "tags", "alternatives", "request", "detail")),
+    *(bindparam(k, type_=JSONB) for k in ("labels", "tags", "alternatives", "request", "detail",
+                                          "anti_affinity")),
     bindparam("decision_id", type_=Uuid), bindparam("at", type_=DateTime(timezone=True)))
 
 
 def place_vm(session: Session, decision: models.PlacementDecision, vcpus: int, memory_mib: int,
-             labels: dict[str, str], tags: Sequence[str], state: str) -> int | None:
+             labels: dict[str, str], tags: Sequence[str], state: str,
+             anti_affinity: Sequence[Any] = ()) -> int | None:
     """Insert the placed VM (on ``decision.target_host``) and its decision; the VM row's
     fingerprint hash, or None (nothing written) when the VM id is taken."""
     row = session.execute(_PLACE_VM, {
         "vm_id": decision.vm_id, "host_id": decision.target_host, "vcpus": vcpus,
         "memory_mib": memory_mib, "labels": labels, "tags": list(tags), "state": state,
+        "anti_affinity": list(anti_affinity),
         "at": decision.decided_at, "decision_id": decision.decision_id, "score": decision.score,
         "explanation": decision.explanation, "alternatives": decision.alternatives,
         "policy": decision.policy, "status": decision.status, "request": decision.request,

@@ -41,6 +41,9 @@ class VM(Base):
     # The applied effective-policy settings (field path -> value) that the dry-run compares.
     policy_settings: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
     tags: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
+    # Hard anti-affinity it was placed with, [{"labels": {...}, "topology_key": "host"}]: these
+    # bind VMs placed after it too (placement/symmetric.py), so they live with the VM.
+    anti_affinity: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
 
 
 class OrchestrationPolicy(Base):
