@@ -58,6 +58,8 @@ JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
 metrics_raw = _topic(registry.METRICS_RAW)
 features_topic = _topic(registry.FEATURES)
+# CPU features of VMs in a group, keyed by group id (see streams.decide_group).
+group_features_topic = _topic(registry.GROUP_FEATURES)
 forecasts_topic = _topic(registry.FORECASTS)
 decisions_topic = _topic(registry.DECISIONS)
 actions_topic = _topic(registry.ACTIONS)

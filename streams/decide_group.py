@@ -1,20 +1,17 @@
-"""Group decision agents: horizontal scaling of VM groups (``autoscaler.live_group``).
+"""Group decision agent: horizontal scaling of VM groups (``autoscaler.live_group``).
 
-Two stages, because a group's members' features arrive on whichever partitions their VM ids
-hash to, and a group's state must be whole in one place however many partitions the worker
-has:
-
-1. ``group_router`` reads ``novacron.features``, looks each VM's group up in the fleet's
-   labels (``novacron.io/group``) and re-sends the CPU features of grouped VMs to the internal
-   ``novacron.features.by-group`` topic keyed by group id (a repartition, as Faust's
-   ``group_by`` does, written out so membership can come from libvirt).
-2. ``group_scaler`` reads that topic; its table, keyed by group id, lives on the group's
-   partition and holds the members' latest features and the rule's memory. When the group's
-   event time (its newest member feature) has moved ``evaluate_every_s`` since the last
-   evaluation, it forecasts the aggregate through the serving layer (the reactive rule
-   decides when serving is down or the history short, and says so), reads the fleet and the
-   stored policies, and lets ``evaluate_group`` decide; the decision goes to
-   ``novacron.decisions`` for the actuator agent. Backfilled features build state only.
+A group's members' features arrive on whichever partitions their VM ids hash to, and a group's
+state must be whole in one place however many partitions the worker has. So the feature agent,
+when it publishes a CPU feature of a VM labelled ``novacron.io/group``, also sends it to the
+internal ``novacron.features.by-group`` topic keyed by group id (a repartition, as Faust's
+``group_by`` does, written out so membership can come from libvirt; see streams.fleet_view).
+``group_scaler`` reads that topic; its table, keyed by group id, lives on the group's partition
+and holds the members' latest features and the rule's memory. When the group's event time (its
+newest member feature) has moved ``evaluate_every_s`` since the last evaluation, it forecasts
+the aggregate through the serving layer (the reactive rule decides when serving is down or the
+history short, and says so), reads the fleet and the stored policies, and lets
+``evaluate_group`` decide; the decision goes to ``novacron.decisions`` for the actuator agent.
+Backfilled features build state only.
 
 The fleet and the policies are read at most every few seconds of wall time: that is when to
 ask libvirt and the database again, not a time any decision reasons with.
@@ -41,9 +38,9 @@ from novacron.autoscaler.live_group import (
 from novacron.serving.client import ServingUnavailable
 from novacron.serving.schemas import MIN_HISTORY, SeriesIn
 from novacron.streams import runtime
-from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic
+from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, group_features_topic
 from novacron.streams.deadletter import send_dead_letter
-from novacron.streams.fleet_view import PLACING_MAX_AGE_S, ROUTING_MAX_AGE_S, cache
+from novacron.streams.fleet_view import PLACING_MAX_AGE_S, cache
 from novacron.streams.tsdb import TSDBWriter, decision_point
 
 from novacron import topics as registry
@@ -51,31 +48,12 @@ from novacron.events import Decision, FeatureVector, Forecast, InvalidEvent, Met
 
 log = logging.getLogger(__name__)
 
-group_features_topic = app.topic(registry.GROUP_FEATURES.name, value_serializer="raw",
-                                 key_serializer="raw", partitions=app.conf.topic_partitions)
-
 # group id -> {"members": latest feature per member, "event_s", "eval", the rule's state,
 # the aggregate forecast's accuracy record, clones ordered and replicas being removed}
 # (see autoscaler.live_group)
 group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
                         schema=JSON_SCHEMA)
 
-
-
-@app.agent(features_topic)
-async def group_router(stream: Any) -> None:
-    async for event in stream.events():
-        try:  # the decision agent dead-letters a bad feature vector; once is enough
-            fv = decode(FeatureVector, event.value)
-        except InvalidEvent:
-            continue
-        if fv.metric != MetricName.CPU:
-            continue
-        view = await cache.fleet(ROUTING_MAX_AGE_S)
-        known = view.knows(fv.vm_id)
-        group = view.group_of(fv.vm_id) if known else await cache.group_of_new(fv.vm_id)
-        if group is not None:
-            await group_features_topic.send(key=group.encode(), value=event.value)
 
 
 async def forecast_of(group: str, load: GroupLoad, at_s: float,
@@ -125,6 +103,8 @@ async def _one(event: Any) -> Decision | None:
     except InvalidEvent as exc:
         await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value, exc.reason,
                                "group_scaler")
+        return None
+    if fv.metric != MetricName.CPU:
         return None
     rt = runtime.current()
     state = record_feature(dict(group_state[group]), fv.vm_id, fv.occurred_at.timestamp(),

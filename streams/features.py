@@ -17,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from novacron.streams import liveness, runtime
-from novacron.streams.app import JSON_SCHEMA, app, features_topic, metrics_raw
+from novacron.streams.app import JSON_SCHEMA, app, features_topic, group_features_topic, metrics_raw
 from novacron.streams.deadletter import send_dead_letter
+from novacron.streams.fleet_view import cache
 from novacron.streams.ingest import gather
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
@@ -31,7 +32,7 @@ from novacron.streams.windows import (
 )
 
 from novacron import topics as registry
-from novacron.events import DecodedMetrics, FeatureVector, InvalidEvent, decode_metrics, utcnow
+from novacron.events import DecodedMetrics, FeatureVector, InvalidEvent, MetricName, decode_metrics, utcnow
 
 windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_partitions,
                     schema=JSON_SCHEMA)
@@ -78,7 +79,12 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
             window = mark_emitted(window)
             fv = features_of(samples[-1], window, rt.feature_window_s)
             out.append(fv)
-            await features_topic.send(key=fv.key.encode(), value=fv.to_bytes())
+            raw = fv.to_bytes()
+            await features_topic.send(key=fv.key.encode(), value=raw)
+            # A group's members are scaled together: their CPU features also go, keyed by
+            # group, where group_scaler's table holds the whole group on one partition.
+            if fv.metric == MetricName.CPU and (group := await cache.group_of(fv.vm_id)) is not None:
+                await group_features_topic.send(key=group.encode(), value=raw)
         # A table write goes to the changelog partition of the current event; outside
         # per-event iteration Faust needs to be told which event that is.
         stream._set_current_event(event)

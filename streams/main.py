@@ -6,7 +6,6 @@ from novacron.streams import actuate, decide, decide_group, features, heal, reco
 from novacron.streams.app import app
 
 AGENTS = (features.feature_agent, decide.decision_agent, actuate.actuator_agent,
-          record.recorder_agent, heal.heal_agent, decide_group.group_router,
-          decide_group.group_scaler)
+          record.recorder_agent, heal.heal_agent, decide_group.group_scaler)
 
 __all__ = ["AGENTS", "app"]
