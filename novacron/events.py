@@ -96,6 +96,9 @@ class FeatureVector(Event):
     std: float = Field(ge=0)
     p95: float
     ewma: float
+    # Robust z-score of `last` against the window (models.features.anomaly_score); None from
+    # producers that predate it.
+    anomaly: float | None = None
     # Recent raw values (oldest first) so a forecaster sees the same history the features did.
     history: list[float] = Field(default_factory=list, max_length=10_000)
     step_s: float = Field(default=60.0, gt=0)

@@ -37,6 +37,7 @@ def feature_point(fv: FeatureVector) -> Point:
         .field("last", fv.last).field("mean", fv.mean).field("std", fv.std)
         .field("p95", fv.p95).field("ewma", fv.ewma)
         .field("allocated", float(fv.allocated) if fv.allocated is not None else 0.0)
+        .field("anomaly", fv.anomaly if fv.anomaly is not None else 0.0)
         .time(fv.occurred_at, WritePrecision.S)
     )
 
@@ -51,14 +52,15 @@ def feature_line(fv: FeatureVector) -> str:
     feature agent writes one per published feature). Identifiers and metric names need no
     escaping (their pattern excludes space, comma, equals); a fractional-second time or a
     non-finite field takes the Point path, so the two never differ (tested)."""
-    values = (fv.last, fv.mean, fv.std, fv.p95, fv.ewma)
+    anomaly = fv.anomaly if fv.anomaly is not None else 0.0
+    values = (fv.last, fv.mean, fv.std, fv.p95, fv.ewma, anomaly)
     if fv.occurred_at.microsecond or not all(math.isfinite(v) for v in values):
         return str(feature_point(fv).to_line_protocol())
     alloc = float(fv.allocated) if fv.allocated is not None else 0.0
     if not math.isfinite(alloc):
         return str(feature_point(fv).to_line_protocol())
     return (f"{MEASUREMENT},host_id={fv.host_id or 'unknown'},metric={fv.metric.value},"
-            f"vm_id={fv.vm_id} allocated={_field(alloc)},ewma={_field(fv.ewma)},"
+            f"vm_id={fv.vm_id} allocated={_field(alloc)},anomaly={_field(anomaly)},ewma={_field(fv.ewma)},"
             f"last={_field(fv.last)},mean={_field(fv.mean)},p95={_field(fv.p95)},"
             f"std={_field(fv.std)} {int(fv.occurred_at.timestamp())}")
 

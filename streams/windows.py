@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from novacron.models.features import rolling_stats
+from novacron.models.features import anomaly_score, rolling_stats
 
 from novacron.events import FeatureVector, MetricSample
 
@@ -75,7 +75,8 @@ def features_of(sample: MetricSample, window: dict[str, Any], window_s: float) -
     return FeatureVector(
         occurred_at=datetime.fromtimestamp(end, UTC), vm_id=sample.vm_id, metric=sample.metric,
         window_s=window_s, count=stats.count, last=stats.last, mean=stats.mean, std=stats.std,
-        p95=stats.p95, ewma=stats.ewma, history=list(vs), step_s=step_s,
+        p95=stats.p95, ewma=stats.ewma, anomaly=anomaly_score(vs[start:]), history=list(vs),
+        step_s=step_s,
         allocated=window.get("alloc"), host_id=window.get("host"), backfill=sample.backfill,
     )
 

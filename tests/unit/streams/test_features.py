@@ -47,6 +47,17 @@ def test_statistics_cover_the_event_time_window_only() -> None:
     assert fv.occurred_at == T0 + timedelta(minutes=29)
 
 
+def test_a_spike_at_the_end_of_the_window_scores_as_an_anomaly() -> None:
+    w: dict = {}
+    for m in range(15):
+        w = add_sample(w, sample(m, 20.0 + (m % 3)), keep=100)
+    calm = features_of(sample(14, 22.0), w, window_s=15 * 60)
+    w = add_sample(w, sample(15, 95.0), keep=100)
+    spike = features_of(sample(15, 95.0), w, window_s=15 * 60)
+    assert calm.anomaly is not None and spike.anomaly is not None
+    assert calm.anomaly < 2.0 < 10.0 < spike.anomaly
+
+
 @given(st.lists(st.integers(0, 500), min_size=1, max_size=60))
 def test_any_arrival_order_gives_the_same_window(minutes: list[int]) -> None:
     w1: dict = {}
