@@ -73,6 +73,7 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     touched, live = intake.touched, intake.live
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
     out: list[FeatureVector] = []
+    cpu: list[tuple[str, bytes]] = []
     for key, (samples, event) in touched.items():
         window = add_samples(from_stored(windows[key]), samples, rt.history_points)
         if due(window, rt.feature_emit_every_s):
@@ -81,12 +82,17 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
             out.append(fv)
             raw = fv.to_bytes()
             await features_topic.send(key=fv.key.encode(), value=raw)
-            # A group's members are scaled together: their CPU features also go, keyed by
-            # group, where group_scaler's table holds the whole group on one partition.
-            if fv.metric == MetricName.CPU and (group := await cache.group_of(fv.vm_id)) is not None:
-                await group_features_topic.send(key=group.encode(), value=raw)
+            if fv.metric == MetricName.CPU:
+                cpu.append((fv.vm_id, raw))
         # A table write goes to the changelog partition of the current event; outside
         # per-event iteration Faust needs to be told which event that is.
         stream._set_current_event(event)
         windows[key] = to_stored(window)
+    # A group's members are scaled together: their CPU features also go, keyed by group, where
+    # group_scaler's table holds the whole group on one partition (one inventory look per take).
+    if cpu:
+        groups = await cache.groups_of(vm for vm, _ in cpu)
+        for vm, raw in cpu:
+            if (group := groups.get(vm)) is not None:
+                await group_features_topic.send(key=group.encode(), value=raw)
     writer.submit([feature_line(fv) for fv in out])
