@@ -8,17 +8,16 @@ lately been poor, the reactive rule decides and the decision says so. Event time
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import LEVEL, LEVEL_DOWN, evaluate, vcpu_policy
-from novacron.serving.client import ServingUnavailable
-from novacron.serving.schemas import MIN_HISTORY, SeriesIn
+from novacron.autoscaler.live import evaluate, vcpu_policy
+from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
 from novacron.streams.fleet_view import ROUTING_MAX_AGE_S, cache
+from novacron.streams.served import Served, served_forecast
 from novacron.streams.tsdb import TSDBWriter, decision_point, forecast_points
 
 from novacron import topics as registry
@@ -33,44 +32,9 @@ decider_state = app.Table(
 )
 
 
-async def forecast_for(
-    fv: FeatureVector,
-) -> tuple[Forecast | None, list[float] | None, str | None]:
+async def forecast_for(fv: FeatureVector) -> Served:
     """(forecast at LEVEL, its upper bound at LEVEL_DOWN, why there is none)."""
-    rt = runtime.current()
-    horizon = max(1, math.ceil(rt.horizon_s / fv.step_s))
-    start_s = fv.occurred_at.timestamp() - (len(fv.history) - 1) * fv.step_s
-    series = SeriesIn(
-        series_id=fv.vm_id,
-        history=fv.history,
-        step_s=fv.step_s,
-        horizon=horizon,
-        start_s=start_s,
-        levels=[LEVEL, LEVEL_DOWN],
-    )
-    try:
-        resp = await rt.forecasts.forecast([series])
-    except ServingUnavailable as exc:
-        return None, None, f"serving unavailable: {exc}"
-    except ValueError as exc:
-        return None, None, f"serving rejected the request: {exc}"
-    out = resp.forecasts[0]
-    iv = next(i for i in out.intervals if i.level == LEVEL)
-    high = next((i.upper for i in out.intervals if i.level == LEVEL_DOWN), None)
-    fc = Forecast(
-        occurred_at=fv.occurred_at,
-        vm_id=fv.vm_id,
-        metric=fv.metric,
-        horizon_s=horizon * fv.step_s,
-        step_s=fv.step_s,
-        point=out.point,
-        lower=iv.lower,
-        upper=iv.upper,
-        level=LEVEL,
-        model=out.model,
-        model_version=out.model_version,
-    )
-    return fc, high, None
+    return await served_forecast(fv.vm_id, fv.metric, fv.history, fv.step_s, fv.occurred_at)
 
 
 @app.agent(features_topic)

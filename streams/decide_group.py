@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from datetime import UTC, datetime
 from typing import Any
 
-from novacron.autoscaler.live import LEVEL, LEVEL_DOWN
+from novacron.autoscaler.live import LEVEL_DOWN
 from novacron.autoscaler.live_group import (
     GroupLoad,
     default_group_policy,
@@ -35,12 +34,12 @@ from novacron.autoscaler.live_group import (
     record_feature,
     template,
 )
-from novacron.serving.client import ServingUnavailable
-from novacron.serving.schemas import MIN_HISTORY, SeriesIn
+from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, group_features_topic
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import PLACING_MAX_AGE_S, cache
+from novacron.streams.served import Served, served_forecast
 from novacron.streams.tsdb import TSDBWriter, decision_point
 
 from novacron import topics as registry
@@ -56,31 +55,13 @@ group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.
 
 
 
-async def forecast_of(group: str, load: GroupLoad, at_s: float,
-                      ) -> tuple[Forecast | None, list[float] | None, str | None]:
+async def forecast_of(group: str, load: GroupLoad, at_s: float) -> Served:
     """The aggregate's forecast at LEVEL (in % of one replica), its LEVEL_DOWN upper bound,
     or why there is none."""
     if len(load.history) < MIN_HISTORY:
         return None, None, f"history too short ({len(load.history)} points)"
-    rt = runtime.current()
-    horizon = max(1, math.ceil(rt.horizon_s / load.step_s))
-    series = SeriesIn(series_id=group, history=list(load.history), step_s=load.step_s,
-                      horizon=horizon, start_s=at_s - (len(load.history) - 1) * load.step_s,
-                      levels=[LEVEL, LEVEL_DOWN])
-    try:
-        resp = await rt.forecasts.forecast([series])
-    except ServingUnavailable as exc:
-        return None, None, f"serving unavailable: {exc}"
-    except ValueError as exc:
-        return None, None, f"serving rejected the request: {exc}"
-    out = resp.forecasts[0]
-    iv = next(i for i in out.intervals if i.level == LEVEL)
-    high = next((i.upper for i in out.intervals if i.level == LEVEL_DOWN), None)
-    fc = Forecast(occurred_at=datetime.fromtimestamp(at_s, UTC), vm_id=group,
-                  metric=MetricName.CPU, horizon_s=horizon * load.step_s, step_s=load.step_s,
-                  point=out.point, lower=iv.lower, upper=iv.upper, level=LEVEL, model=out.model,
-                  model_version=out.model_version)
-    return fc, high, None
+    return await served_forecast(group, MetricName.CPU, load.history, load.step_s,
+                                 datetime.fromtimestamp(at_s, UTC))
 
 
 @app.agent(group_features_topic)
