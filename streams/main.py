@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from novacron.streams import actuate, decide, decide_group, features, heal, record
+from novacron.streams import actuate, decide, decide_group, features, gc_tuning, heal, record
 from novacron.streams.app import app
 
 AGENTS = (features.feature_agent, decide.decision_agent, actuate.actuator_agent,
           record.recorder_agent, heal.heal_agent, decide_group.group_scaler)
+
+
+@app.task  # type: ignore[misc]
+async def tune_gc() -> None:
+    """Once the worker has started: see streams.gc_tuning (half the feature agent's CPU was
+    the collector's)."""
+    gc_tuning.apply()
+
 
 __all__ = ["AGENTS", "app"]

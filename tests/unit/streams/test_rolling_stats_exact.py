@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
-from novacron.models.features import percentile_linear, rolling_stats
+from novacron.models.features import (
+    anomaly_score,
+    mean_std,
+    median,
+    percentile_linear,
+    robust_zscores,
+    rolling_stats,
+)
 
 finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
 
@@ -30,3 +37,24 @@ def test_rolling_stats_match_the_numpy_reference(values: list[float]) -> None:
 
 def test_nan_follows_numpy() -> None:
     assert np.isnan(percentile_linear([1.0, float("nan"), 3.0], 95.0))
+
+
+@given(st.lists(finite, min_size=1, max_size=400))
+def test_mean_std_and_median_are_numpys(values: list[float]) -> None:
+    arr = np.asarray(values, dtype=float)
+    assert mean_std(values) == (float(arr.mean()), float(arr.std()))
+    assert median(values) == float(np.median(arr))
+
+
+@given(st.lists(finite, min_size=1, max_size=300))
+def test_the_streams_anomaly_score_is_the_arrays(values: list[float]) -> None:
+    # The stream agent's plain-Python path against the numpy code training uses.
+    assert anomaly_score(values) == float(robust_zscores(values)[-1])
+    assert anomaly_score(values, period=500) == float(robust_zscores(values)[-1])
+
+
+def test_sums_follow_numpys_order_not_the_exact_sum() -> None:
+    # 1e16 + 1 + ... loses the ones in numpy's blocked order; a naive or exact sum would not
+    # give numpy's figure, so this pins the order itself.
+    values = [1e16] + [1.0] * 150 + [-1e16]
+    assert mean_std(values)[0] == float(np.asarray(values).mean())
