@@ -292,6 +292,9 @@ def main() -> None:
         "raw_consume_messages_per_s": round(messages / raw_s, 1),
         "ratio_to_raw_consume": round(rate / raw_rate, 3),
         "features_out": watch.features,
+        # How long the producer took to hand every message to the broker: the pipeline
+        # cannot finish before it, whatever the worker does.
+        "produce_s": round(max(watch.produced.values()) - min(watch.produced.values()), 2),
         # The machine is shared: the CPU the worker's process spent, and the load around it,
         # tell a slow run on a busy machine from a slow pipeline.
         "process_cpu_s": round(watch.cpu_s, 2),
