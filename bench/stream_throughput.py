@@ -37,22 +37,24 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _payloads(prefix: str, vms: int, per_vm: int, batch: int) -> list[list[tuple[bytes, bytes]]]:
+def _payloads(prefix: str, vms: int, per_vm: int, batch: int, metrics: int = 1,
+              ) -> list[list[tuple[bytes, bytes]]]:
     """Per minute, the messages (value, key): one sample each when ``batch`` is 1 (keyed by
-    VM, the old contract), else MetricBatches of ``batch`` VMs ("hosts", keyed by host)."""
+    VM, the old contract), else MetricBatches of ``batch`` samples ("hosts", keyed by host);
+    each VM reports its first ``metrics`` metric kinds, side by side in one batch."""
     from novacron.events import MetricBatch, MetricName, MetricSample
 
     out = []
     for i in range(per_vm):
         at = T0 + timedelta(minutes=i)
-        samples = [MetricSample(occurred_at=at, vm_id=f"{prefix}{v:05d}", metric=MetricName.CPU,
-                                value=float((i * 7 + v) % 100), allocated=2, backfill=True)
-                   for v in range(vms)]
+        samples = [MetricSample(occurred_at=at, vm_id=f"{prefix}{v:05d}", metric=metric,
+                                value=float((i * 7 + v + 13 * k) % 100), allocated=2, backfill=True)
+                   for v in range(vms) for k, metric in enumerate(list(MetricName)[:metrics])]
         if batch == 1:
             out.append([(s.to_bytes(), s.vm_id.encode()) for s in samples])
             continue
         minute = []
-        for h, first in enumerate(range(0, vms, batch)):
+        for h, first in enumerate(range(0, len(samples), batch)):
             host = f"{prefix}host-{h:04d}"
             mb = MetricBatch(occurred_at=at, host_id=host, source="bench",
                              samples=[s.model_copy(update={"host_id": host})
@@ -63,12 +65,12 @@ def _payloads(prefix: str, vms: int, per_vm: int, batch: int) -> list[list[tuple
 
 
 async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: int, batch: int,
-                   ) -> dict[int, float]:
+                   metrics: int) -> dict[int, float]:
     """Produce minute by minute; the monotonic time (system-wide on Linux) each minute began."""
     from aiokafka import AIOKafkaProducer
 
     # Serialized before the clock starts: the producer measures the broker, not pydantic.
-    payloads = _payloads(prefix, vms, per_vm, batch)
+    payloads = _payloads(prefix, vms, per_vm, batch, metrics)
     produced: dict[int, float] = {}
     # Requests of up to 1 MB: a batch of 500 samples is ~130 KB.
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=262_144,
@@ -85,10 +87,12 @@ async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: in
     return produced
 
 
-async def _produce_in_child(prefix: str, vms: int, per_vm: int, batch: int) -> dict[int, float]:
+async def _produce_in_child(prefix: str, vms: int, per_vm: int, batch: int, metrics: int,
+                            ) -> dict[int, float]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.stream_throughput", "--produce-only", prefix, "--vms",
-        str(vms), "--per-vm", str(per_vm), "--batch", str(batch), stdout=asyncio.subprocess.PIPE)
+        str(vms), "--per-vm", str(per_vm), "--batch", str(batch), "--metrics", str(metrics),
+        stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"the producer process failed with exit code {proc.returncode}")
@@ -139,11 +143,11 @@ async def _raw_consume(bootstrap: str, topic: str, start_at: dict[int, int], exp
 
 
 class _Watch:
-    """Features out, as they arrive: count, lag, and which VMs have their last one."""
+    """Features out, as they arrive: count, lag, and which (VM, metric) keys have their last one."""
 
-    def __init__(self, prefix: str, vms: int, last_at: datetime) -> None:
+    def __init__(self, prefix: str, keys: int, last_at: datetime) -> None:
         self.prefix = prefix
-        self.vms = vms
+        self.keys = keys
         self.last_at = last_at
         self.produced: dict[int, float] = {}
         self.pending: list[tuple[float, int]] = []  # (arrival, minute) until produce times are known
@@ -156,17 +160,17 @@ class _Watch:
         return [t - self.produced[m] for t, m in self.pending if m in self.produced]
 
 
-_HEAD = re.compile(rb'"occurred_at":"([^"]+)","vm_id":"([^"]+)"')
+_HEAD = re.compile(rb'"occurred_at":"([^"]+)","vm_id":"([^"]+)","metric":"([^"]+)"')
 
 
 def _head(raw: bytes) -> tuple[str, str]:
-    """vm_id and occurred_at of a feature message. The watcher shares the worker's process
+    """"vm_id|metric" and occurred_at of a feature message. The watcher shares the worker's process
     (and interpreter lock): parsing each feature's full history would slow what it measures."""
     m = _HEAD.search(raw[:300])
     if m is not None:
-        return m.group(2).decode(), m.group(1).decode()
+        return f"{m.group(2).decode()}|{m.group(3).decode()}", m.group(1).decode()
     fv = json.loads(raw)
-    return str(fv["vm_id"]), str(fv["occurred_at"])
+    return f"{fv['vm_id']}|{fv['metric']}", str(fv["occurred_at"])
 
 
 async def _watch_features(bootstrap: str, watch: _Watch, assigned: asyncio.Event,
@@ -182,21 +186,21 @@ async def _watch_features(bootstrap: str, watch: _Watch, assigned: asyncio.Event
         for tp in consumer.assignment():
             await consumer.position(tp)
         assigned.set()
-        while len(watch.done) < watch.vms:
+        while len(watch.done) < watch.keys:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"features for {len(watch.done)} of {watch.vms} VMs in {timeout_s}s")
+                raise TimeoutError(f"features for {len(watch.done)} of {watch.keys} keys in {timeout_s}s")
             batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
             now = time.monotonic()
             for records in batch.values():
                 for rec in records:
-                    vm_id, occurred_at = _head(rec.value)
-                    if not vm_id.startswith(watch.prefix):
+                    key, occurred_at = _head(rec.value)
+                    if not key.startswith(watch.prefix):
                         continue
                     watch.features += 1
                     at = datetime.fromisoformat(occurred_at)
                     watch.pending.append((now, int((at - T0).total_seconds() // 60)))
                     if at >= watch.last_at:
-                        watch.done.add(vm_id)
+                        watch.done.add(key)
         watch.end = time.monotonic()
     finally:
         await consumer.stop()
@@ -207,6 +211,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
     parser.add_argument("--vms", type=int, default=None)
     parser.add_argument("--per-vm", type=int, default=None)
+    parser.add_argument("--metrics", type=int, default=1,
+                        help="metric kinds per VM (cpu, memory, net_in, ...); with more than one "
+                             "the agent also correlates each VM's metrics")
     parser.add_argument("--batch", type=int, default=100,
                         help="samples per message: a MetricBatch of this many VMs (a host's "
                              "scrape); 1 sends single samples, the old one-per-message contract")
@@ -216,15 +223,17 @@ def main() -> None:
     per_vm = args.per_vm or (50 if args.quick else 200)
     if not 1 <= args.batch <= 5_000:
         parser.error("--batch must be between 1 and 5000 (events.MAX_BATCH_SAMPLES)")
-    total = vms * per_vm
-    messages = per_vm * -(-vms // args.batch)
+    if not 1 <= args.metrics <= 6:
+        parser.error("--metrics must be between 1 and 6 (the metric kinds)")
+    total = vms * per_vm * args.metrics
+    messages = per_vm * -(-vms * args.metrics // args.batch)
 
     if args.produce_only:
         from novacron import topics
         from novacron.settings import get_settings
 
         produced = asyncio.run(_produce(get_settings().kafka_bootstrap, topics.METRICS_RAW.name,
-                                        args.produce_only, vms, per_vm, args.batch))
+                                        args.produce_only, vms, per_vm, args.batch, args.metrics))
         print(json.dumps(produced))
         return
 
@@ -246,7 +255,7 @@ def main() -> None:
     worker.start()
     # VM names of this run only: features of earlier runs' VMs (from any worker) don't count.
     prefix = f"bench-{uuid.uuid4().hex[:6]}-"
-    watch = _Watch(prefix, vms, T0 + timedelta(minutes=per_vm - 1))
+    watch = _Watch(prefix, vms * args.metrics, T0 + timedelta(minutes=per_vm - 1))
     try:
         async def run() -> tuple[float, float]:
             from novacron import topics
@@ -265,7 +274,8 @@ def main() -> None:
             start_at = await _end_offsets(settings.kafka_bootstrap, topics.METRICS_RAW.name)
             _say("producing")
             cpu_at = time.process_time()
-            watch.produced.update(await _produce_in_child(prefix, vms, per_vm, args.batch))
+            watch.produced.update(await _produce_in_child(prefix, vms, per_vm, args.batch,
+                                                          args.metrics))
             _say("produced; waiting for the last features")
             await watcher
             _say("baseline: a bare consumer")
@@ -284,7 +294,8 @@ def main() -> None:
     rate = total / pipeline_s
     raw_rate = total / raw_s
     figures = {
-        "quick": args.quick, "vms": vms, "samples": total, "samples_per_message": args.batch,
+        "quick": args.quick, "vms": vms, "metrics_per_vm": args.metrics, "samples": total,
+        "samples_per_message": args.batch,
         "messages": messages, "seconds": round(pipeline_s, 2),
         "samples_per_s": round(rate, 1), "messages_per_s": round(messages / pipeline_s, 1),
         # The bare consumer reads the same messages, so it carries the same samples.
@@ -311,7 +322,7 @@ def main() -> None:
           f"{figures['p99_lag_s']} s, {watch.features} features out, "
           f"{figures['samples_per_cpu_s']} samples per CPU-second, load {load:.1f}; "
           f"{total} samples in {messages} messages ({args.batch} per message, "
-          f"{messages / pipeline_s:,.0f} messages/s), {vms} VMs "
+          f"{messages / pipeline_s:,.0f} messages/s), {vms} VMs x {args.metrics} metrics "
           f"-> {Path(path).name}")
 
 

@@ -194,3 +194,39 @@ def anomaly_score(
                 mad = mean_std(seq)[1] or 1.0
             return abs(seq[-1] - med) / mad
     return float(anomaly_scores(values, period)[-1])
+
+
+def correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Pearson correlation of two aligned series; None when it is undefined (fewer than three
+    pairs, or a flat series), so a missing figure is never mistaken for "uncorrelated"."""
+    if len(x) != len(y):
+        raise ValueError(f"correlation needs aligned series, got {len(x)} and {len(y)} points")
+    if len(x) < 3:
+        return None
+    a = np.asarray(x, dtype=float)
+    b = np.asarray(y, dtype=float)
+    da = a - a.mean()
+    db = b - b.mean()
+    denom = math.sqrt(float(da @ da) * float(db @ db))
+    if denom == 0.0 or not math.isfinite(denom):
+        return None
+    return max(-1.0, min(1.0, float(da @ db) / denom))
+
+
+def correlation_matrix(rows: Sequence[Sequence[float]] | NDArray[np.float64]) -> NDArray[np.float64]:
+    """Pearson correlations between aligned series (one per row), NaN where undefined (a flat
+    series, or fewer than three points): all pairs in one pass, for a VM's metrics."""
+    arr = np.asarray(rows, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"correlation_matrix needs a 2-D array of series, got {arr.ndim}-D")
+    if arr.shape[1] < 3:
+        return np.full((arr.shape[0], arr.shape[0]), np.nan)
+    centred = arr - arr.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = centred / norms[:, None]
+        out: NDArray[np.float64] = np.clip(unit @ unit.T, -1.0, 1.0)
+    flat = ~(norms > 0) | ~np.isfinite(norms)
+    out[flat, :] = np.nan
+    out[:, flat] = np.nan
+    return out

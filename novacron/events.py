@@ -99,6 +99,14 @@ class FeatureVector(Event):
     # Robust z-score of `last` against the window (models.features.anomaly_score); None from
     # producers that predate it.
     anomaly: float | None = None
+    # Seasonal decomposition (models.features.stl_decompose, daily period) of the window's
+    # hourly means, at its newest complete hour; None until two days of hours are kept.
+    stl_trend: float | None = None
+    stl_seasonal: float | None = None
+    stl_resid: float | None = None
+    # Pearson correlation of this metric with each of the VM's other metrics over their
+    # shared recent points (models.features.correlation); None when it has no other metric.
+    correlations: dict[MetricName, float] | None = None
     # Recent raw values (oldest first) so a forecaster sees the same history the features did.
     history: list[float] = Field(default_factory=list, max_length=10_000)
     step_s: float = Field(default=60.0, gt=0)

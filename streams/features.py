@@ -28,11 +28,20 @@ from novacron.streams.windows import (
     features_of,
     from_stored,
     mark_emitted,
+    metric_correlations,
     to_stored,
 )
 
 from novacron import topics as registry
-from novacron.events import DecodedMetrics, FeatureVector, InvalidEvent, MetricName, decode_metrics, utcnow
+from novacron.events import (
+    DecodedMetrics,
+    FeatureVector,
+    InvalidEvent,
+    MetricName,
+    MetricSample,
+    decode_metrics,
+    utcnow,
+)
 
 windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_partitions,
                     schema=JSON_SCHEMA)
@@ -72,22 +81,33 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     intake = gather(decoded)
     touched, live = intake.touched, intake.live
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
-    out: list[FeatureVector] = []
-    cpu: list[tuple[str, bytes]] = []
-    for key, (samples, event) in touched.items():
+    updated: dict[str, dict[str, Any]] = {}
+    publish: list[tuple[str, MetricSample]] = []  # keys due, with their newest sample
+    for key, (samples, _event) in touched.items():
         window = add_samples(from_stored(windows[key]), samples, rt.history_points)
         if due(window, rt.feature_emit_every_s):
             window = mark_emitted(window)
-            fv = features_of(samples[-1], window, rt.feature_window_s)
-            out.append(fv)
-            raw = fv.to_bytes()
-            await features_topic.send(key=fv.key.encode(), value=raw)
-            if fv.metric == MetricName.CPU:
-                cpu.append((fv.vm_id, raw))
+            publish.append((key, samples[-1]))
+        updated[key] = window
+    out: list[FeatureVector] = []
+    cpu: list[tuple[str, bytes]] = []
+    correlations: dict[str, dict[MetricName, dict[MetricName, float]]] = {}
+    for key, last in publish:
+        if last.vm_id not in correlations:  # once per VM, all its metrics together
+            correlations[last.vm_id] = metric_correlations(_metric_windows(last.vm_id, updated))
+        window = updated[key]  # features_of may cache the hour's decomposition in it
+        fv = features_of(last, window, rt.feature_window_s,
+                         correlations[last.vm_id].get(last.metric) or None)
+        out.append(fv)
+        raw = fv.to_bytes()
+        await features_topic.send(key=fv.key.encode(), value=raw)
+        if fv.metric == MetricName.CPU:
+            cpu.append((fv.vm_id, raw))
+    for key, (_samples, event) in touched.items():
         # A table write goes to the changelog partition of the current event; outside
         # per-event iteration Faust needs to be told which event that is.
         stream._set_current_event(event)
-        windows[key] = to_stored(window)
+        windows[key] = to_stored(updated[key])
     # A group's members are scaled together: their CPU features also go, keyed by group, where
     # group_scaler's table holds the whole group on one partition (one inventory look per take).
     if cpu:
@@ -96,3 +116,17 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
             if (group := groups.get(vm)) is not None:
                 await group_features_topic.send(key=group.encode(), value=raw)
     writer.submit([feature_line(fv) for fv in out])
+
+
+def _metric_windows(vm_id: str, updated: dict[str, dict[str, Any]],
+                    ) -> dict[MetricName, dict[str, Any]]:
+    """The VM's window of each metric: this batch's version, else the table's. All are local:
+    every metric of a VM arrives on one partition (keyed by VM or host)."""
+    out: dict[MetricName, dict[str, Any]] = {}
+    for metric in MetricName:
+        key = f"{vm_id}|{metric.value}"
+        if key in updated:
+            out[metric] = updated[key]
+        elif key in windows:
+            out[metric] = from_stored(windows[key])
+    return out

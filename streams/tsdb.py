@@ -28,8 +28,17 @@ FORECAST_MEASUREMENT = "novacron_forecast"
 SCALING_MEASUREMENT = "novacron_scaling"
 
 
+def _extra_fields(fv: FeatureVector) -> list[tuple[str, float]]:
+    """The optional fields: decomposition and correlations, when the vector has them."""
+    out = [(name, value) for name, value in (("stl_trend", fv.stl_trend),
+                                               ("stl_seasonal", fv.stl_seasonal),
+                                               ("stl_resid", fv.stl_resid)) if value is not None]
+    out.extend((f"corr_{metric.value}", r) for metric, r in (fv.correlations or {}).items())
+    return out
+
+
 def feature_point(fv: FeatureVector) -> Point:
-    return (
+    point = (
         Point(MEASUREMENT)
         .tag("vm_id", fv.vm_id)
         .tag("metric", fv.metric.value)
@@ -40,6 +49,9 @@ def feature_point(fv: FeatureVector) -> Point:
         .field("anomaly", fv.anomaly if fv.anomaly is not None else 0.0)
         .time(fv.occurred_at, WritePrecision.S)
     )
+    for name, value in _extra_fields(fv):
+        point = point.field(name, value)
+    return point
 
 
 def _field(value: float) -> str:
@@ -53,16 +65,15 @@ def feature_line(fv: FeatureVector) -> str:
     escaping (their pattern excludes space, comma, equals); a fractional-second time or a
     non-finite field takes the Point path, so the two never differ (tested)."""
     anomaly = fv.anomaly if fv.anomaly is not None else 0.0
-    values = (fv.last, fv.mean, fv.std, fv.p95, fv.ewma, anomaly)
-    if fv.occurred_at.microsecond or not all(math.isfinite(v) for v in values):
-        return str(feature_point(fv).to_line_protocol())
     alloc = float(fv.allocated) if fv.allocated is not None else 0.0
-    if not math.isfinite(alloc):
+    fields = [("allocated", alloc), ("anomaly", anomaly), ("ewma", fv.ewma), ("last", fv.last),
+              ("mean", fv.mean), ("p95", fv.p95), ("std", fv.std), *_extra_fields(fv)]
+    if fv.occurred_at.microsecond or not all(math.isfinite(v) for _, v in fields):
         return str(feature_point(fv).to_line_protocol())
+    fields.sort()  # the client writes fields by name
+    body = ",".join(f"{name}={_field(value)}" for name, value in fields)
     return (f"{MEASUREMENT},host_id={fv.host_id or 'unknown'},metric={fv.metric.value},"
-            f"vm_id={fv.vm_id} allocated={_field(alloc)},anomaly={_field(anomaly)},ewma={_field(fv.ewma)},"
-            f"last={_field(fv.last)},mean={_field(fv.mean)},p95={_field(fv.p95)},"
-            f"std={_field(fv.std)} {int(fv.occurred_at.timestamp())}")
+            f"vm_id={fv.vm_id} {body} {int(fv.occurred_at.timestamp())}")
 
 
 def forecast_points(fc: Forecast) -> list[Point]:

@@ -59,13 +59,20 @@ def test_a_late_sample_does_not_trigger_publication_but_is_in_the_next_features(
 
 
 @given(st.floats(-1e6, 1e6), st.floats(0, 1e6), st.one_of(st.none(), st.floats(0, 512)),
-       st.integers(0, 10**9), st.sampled_from([None, "host-1"]), st.booleans())
+       st.integers(0, 10**9), st.sampled_from([None, "host-1"]), st.booleans(),
+       st.one_of(st.none(), st.floats(-1e3, 1e3)),
+       st.one_of(st.none(), st.dictionaries(st.sampled_from(list(MetricName)), st.floats(-1, 1))))
 def test_the_fast_line_is_influxdb_clients_line(value: float, spread: float, alloc: float | None,
-                                                 second: int, host: str | None, frac: bool) -> None:
+                                                 second: int, host: str | None, frac: bool,
+                                                 seasonal: float | None,
+                                                 correlations: dict[MetricName, float] | None) -> None:
     at = T0 + timedelta(seconds=second, microseconds=250_000 if frac else 0)
+    stl = {} if seasonal is None else {"stl_trend": value, "stl_seasonal": seasonal,
+                                       "stl_resid": seasonal / 7}
     fv = FeatureVector(occurred_at=at, vm_id="vm-1.a:b_c", metric=MetricName.MEMORY,
                        window_s=60, count=3, last=value, mean=value / 3, std=spread,
-                       p95=value + spread, ewma=value * 0.7, allocated=alloc, host_id=host)
+                       p95=value + spread, ewma=value * 0.7, allocated=alloc, host_id=host,
+                       correlations=correlations, **stl)
     assert feature_line(fv) == feature_point(fv).to_line_protocol()
 
 
