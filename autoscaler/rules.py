@@ -3,16 +3,20 @@
 Capacity is counted in units: replicas of a VM group (horizontal) or vCPUs of one VM
 (vertical); demand is in the same units (1.0 = one unit fully busy).
 
-- **Scale up** when the upper bound of the forecast within the lead time (the time a new
-  unit needs to serve) would put utilisation above the profile's scale-up threshold, or when
-  measured demand already does (the guard: a forecast never hides load that is here). The new
-  size is the smallest that keeps the upper bound (and measured demand) within the scale-up
-  threshold and the point forecast within the target utilisation: the target is for the load
-  expected, and the bound, already an upper quantile, may use the room up to the line that
-  triggers a scale-up (so the new size does not trigger another). The size follows how
-  uncertain the forecast is, not a fixed headroom. (Holding the bound itself at the target
-  counted the uncertainty twice: on the development traces it cost 0.7 % more for no fewer
-  false-positive scale-downs.)
+- **Scale up** when, within the lead time (the time a new unit needs to serve), the point
+  forecast would put utilisation above the profile's scale-up threshold (the profile's
+  "forecast utilisation"), or the upper bound would exceed the capacity (the bound says the
+  group would saturate before new units could serve: an SLA violation), or when measured
+  demand is already above the threshold (the guard: a forecast never hides load that is
+  here). The new size is the smallest that keeps the point forecast (and measured demand)
+  within the target utilisation and the upper bound within the capacity: the target is for
+  the load expected, and the bound, already an upper quantile, only has to be served. The
+  size follows how uncertain the forecast is, not a fixed headroom. (Triggering and sizing on
+  the bound at the scale-up threshold held the bound at 85 % of the capacity where the
+  profile says the expected load: on the development traces, against the HPA baseline, it
+  cost 1.7 % more and made 8 % more false-positive scale-downs, for 4 points more
+  reactive-event reduction; holding the bound at the target counted the uncertainty once
+  more again.)
 - **Scale down** only when, for ``scale_down_delay_s``, the upper bound over the lead time
   plus the delay (or the policy's horizon, if longer) has fitted in fewer units at the target
   utilisation (the low mark), and only to the size where it still does: never into load the
@@ -65,7 +69,15 @@ def decide(
         lead_upper = max(forecast.upper[:lead])
         lead_point = max(forecast.point[:lead])
         horizon_upper = max((forecast.upper_down or forecast.upper)[:horizon])
-        up_signal = max(lead_upper, obs.demand)
+        # Up: the point (and demand) past the threshold, or the bound past the capacity.
+        line = policy.scale_up_threshold * current
+        reasons = [
+            *([f"point forecast above {policy.scale_up_threshold:.0%}"] if lead_point > line else []),
+            *([f"measured demand above {policy.scale_up_threshold:.0%}"] if obs.demand > line else []),
+            *([f"{forecast.level:.0%} bound above 100 %"] if lead_upper > current else []),
+        ]
+        up_now = bool(reasons)
+        up_why = f"{' and '.join(reasons)} of {current} {unit}"
         down_signal = max(horizon_upper, obs.demand)
         rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
         at_down = f" at {forecast.level_down:.0%}" if forecast.upper_down and forecast.level_down else ""
@@ -81,17 +93,18 @@ def decide(
             "level": forecast.level, "lead_upper": lead_upper, "lead_point": lead_point,
             "horizon_upper": horizon_upper, "demand": obs.demand,
         }  # fmt: skip
-        # Up: the bound (and demand) within the scale-up threshold, the point within the target.
+        # Up: the bound within the capacity, the point (and demand) within the target.
         # Down: the scale-down bound within the target (removing capacity is the costlier error).
         size_up = max(
-            math.ceil(up_signal / policy.scale_up_threshold - 1e-9),
+            math.ceil(lead_upper - 1e-9),
             math.ceil(max(lead_point, obs.demand) / policy.target - 1e-9),
         )
         size_down = math.ceil(down_signal / policy.target - 1e-9)
         low = size_down < current
         down_step = current  # the bound decides how far down
     else:
-        up_signal = obs.demand
+        up_now = obs.demand > policy.scale_up_threshold * current
+        up_why = f"above {policy.scale_up_threshold:.0%} of {current} {unit}"
         rule_up = Rule.REACTIVE
         basis = f"reactive fallback ({fallback_reason}): measured demand {obs.demand:.2f} units"
         trigger = {"demand": obs.demand, "fallback_reason": fallback_reason}
@@ -133,7 +146,7 @@ def decide(
     state = GroupState(state.last_up_s, state.last_down_s, low_since, state.spot)
 
     up_cool = state.last_up_s is not None and t - state.last_up_s < policy.scale_up_cooldown_s
-    if up_signal > policy.scale_up_threshold * current and current < policy.max_replicas:
+    if up_now and current < policy.max_replicas:
         if up_cool:
             return Step(None, state)
         wanted = max(size_up, current + 1)
@@ -141,12 +154,12 @@ def decide(
             wanted = min(wanted, current + policy.max_step_up)
         desired = _bounded(wanted, policy)
         sizing = (
-            f"bound within {policy.scale_up_threshold:.0%} and point within {policy.target:.0%}"
+            f"bound within 100 % and point within {policy.target:.0%}"
             if use_forecast
             else f"target {policy.target:.0%}"
         )
         why = (
-            f"{basis}; above {policy.scale_up_threshold:.0%} of {current} {unit}: "
+            f"{basis}; {up_why}: "
             f"{current} -> {desired} {unit} ({sizing} of {desired} {unit}, policy "
             f"{policy.name}/{policy.profile.value})"
         )

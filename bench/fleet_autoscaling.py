@@ -1,7 +1,11 @@
 """Predictive autoscaling against a reactive (HPA-like) and a static-peak baseline.
 
-``python -m bench.fleet_autoscaling [--quick] [--data DIR] [--profile NAME] [--level L]
-[--level-down L]``
+``python -m bench.fleet_autoscaling [--quick] [--split dev|heldout|all] [--data DIR]
+[--profile NAME] [--level L] [--level-down L]``
+
+Tune with ``--split dev``: the held-out series are then not even run, so no held-out figure
+can be seen while choosing (the full run, ``all``, is for the report); a run of one split
+writes ``fleet_autoscaling_<split>.json``, the full run ``fleet_autoscaling.json``.
 
 Every series group of the metrics data (per split, and per step where a group mixes steps)
 becomes one fleet: each series is the demand of one VM group, scaled so that its 99th
@@ -240,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--profile", default=PROFILE)
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--split", choices=("dev", "heldout", "all"), default="all",
+                    help="which series to run (tune on dev only)")  # fmt: skip
     ap.add_argument("--level", type=float, default=LEVEL, help="level of the conformal bound")
     ap.add_argument("--level-down", type=float, default=LEVEL_DOWN,
                     help="level of the bound scale-downs respect (<= 0: the same bound)")  # fmt: skip
@@ -251,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for s in series:
         tr = to_trace(s)
         key = (s.group, s.split, s.step_s)
+        if args.split != "all" and s.split != args.split:
+            continue
         if tr is None or s.values.size * s.step_s <= 86_400.0 + 3600.0:
             skipped += 1
             continue
@@ -270,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     out: dict[str, Any] = {"profile": args.profile, "forecaster": forecaster,
                            "boot_s": BOOT_S, "peak_units": PEAK_UNITS, "series_skipped": skipped,
-                           "quick": args.quick}  # fmt: skip
+                           "quick": args.quick, "split": args.split}  # fmt: skip
     by_split: dict[str, list[dict[str, FleetResult]]] = defaultdict(list)
     by_group: dict[tuple[str, str], list[dict[str, FleetResult]]] = defaultdict(list)
     for (group, split, step_s), traces in sorted(fleets.items()):
@@ -308,11 +316,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         out.update({k: v for k, v in f.items() if k.endswith(keep)})
     out["series"] = sum(len(v) for v in fleets.values())
     out["runtime_s"] = round(time.perf_counter() - t0, 1)
-    write_results("fleet_autoscaling", out)
-    h = "heldout_"
+    write_results("fleet_autoscaling" if args.split == "all" else f"fleet_autoscaling_{args.split}", out)
+    h = "dev_" if args.split == "dev" else "heldout_"
     print(
         f"fleet_autoscaling ({args.profile}, {out['series']} series, {out['runtime_s']} s): "
-        f"held-out reactive events {out.get(h + 'reactive_events_predictive')} vs "
+        f"{h[:-1]} reactive events {out.get(h + 'reactive_events_predictive')} vs "
         f"{out.get(h + 'reactive_events_baseline')} (-{out.get(h + 'reactive_events_reduction_pct')} %), "
         f"false-positive scale-downs {out.get(h + 'false_positive_scale_downs')}, "
         f"SLA ratio {out.get(h + 'sla_violation_minutes_ratio_vs_reactive')}, "

@@ -43,21 +43,37 @@ def test_scale_up_before_the_load_when_the_upper_bound_crosses_within_lead_time(
     assert d.cost_delta_per_hour == pytest.approx((d.desired - 5) * POL.cost.on_demand_per_hour)
 
 
-def test_scale_up_keeps_the_bound_within_the_threshold_and_the_point_within_the_target() -> None:
+def test_scale_up_keeps_the_bound_within_the_capacity_and_the_point_within_the_target() -> None:
     # Moderate: target 70 %, scale-up threshold 80 %. A wide bound sizes the step:
-    # 6.5 / 0.8 -> 9 replicas (the point, 5.5 / 0.7 -> 8, would need fewer).
-    wide = fc([5.5] * 30, [6.5] * 30)
+    # 8.5 within 100 % -> 9 replicas (the point, 5.5 / 0.7 -> 8, would need fewer).
+    wide = fc([5.5] * 30, [8.5] * 30)
     d = decide_group("g", Observation(0, 3.0, 5), wide, GroupState(), POL).decision
     assert d is not None and d.direction is Direction.UP and d.desired == 9
-    assert "bound within 80% and point within 70%" in d.explanation
-    # A narrow bound leaves the point to size it: 6.0 / 0.7 -> 9 (the bound alone: 6.2 / 0.8 -> 8).
+    assert "bound within 100 % and point within 70%" in d.explanation
+    # A narrow bound leaves the point to size it: 6.0 / 0.7 -> 9 (the bound alone: 6.2 -> 7).
     narrow = fc([6.0] * 30, [6.2] * 30)
     d = decide_group("g", Observation(0, 3.0, 5), narrow, GroupState(), POL).decision
     assert d is not None and d.desired == 9
+    assert "point forecast above 80%" in d.explanation
     # The new size does not trigger another scale-up once its replicas are booting.
     after = decide_group("g", Observation(POL.scale_up_cooldown_s, 3.0, 5, pending=4), narrow,
                          GroupState(last_up_s=0.0), POL)  # fmt: skip
     assert after.decision is None
+
+
+def test_the_bound_triggers_a_scale_up_only_past_the_capacity() -> None:
+    # Point 3.5 of 5 (70 %, under the 80 % threshold): a bound of 4.8 is served by 5 replicas,
+    # so nothing moves; a bound of 5.6 says the group would saturate within the lead time.
+    assert decide_group("g", Observation(0, 3.0, 5), fc([3.5] * 30, [4.8] * 30), GroupState(),
+                        POL).decision is None  # fmt: skip
+    d = decide_group("g", Observation(0, 3.0, 5), fc([3.5] * 30, [5.6] * 30), GroupState(),
+                     POL).decision  # fmt: skip
+    assert d is not None and d.direction is Direction.UP and d.rule is Rule.PREDICTIVE
+    assert d.desired == 6 and "80% bound above 100 % of 5 replicas" in d.explanation
+    # Measured demand past the threshold moves it whatever the forecast says (the guard).
+    d = decide_group("g", Observation(0, 4.5, 5), fc([3.5] * 30, [4.0] * 30), GroupState(),
+                     POL).decision  # fmt: skip
+    assert d is not None and d.rule is Rule.GUARD and "measured demand above 80%" in d.explanation
 
 
 def test_peak_beyond_the_lead_time_does_not_trigger_a_scale_up() -> None:
