@@ -68,16 +68,20 @@ def domain_type(conn: libvirt.virConnect) -> str:
     return "kvm" if "kvm" in offered or not offered else "qemu"
 
 
-def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[InventoryVm]]]:
+def inventory(fleet: Fleet, warned: set[str] | None = None,
+              ) -> list[tuple[str, dict[str, str], int, list[InventoryVm]]]:
     """Per reachable host: (host id, labels, CPUs, [InventoryVm(vm id, running, vCPUs,
-    healing traits)]), the traits read from the domain's labels (novacron.healing.labels)."""
+    healing traits)]), the traits read from the domain's labels (novacron.healing.labels).
+
+    A bad label is logged; with ``warned`` (a caller's set, kept across calls) only the first
+    time, so a caller that re-reads the inventory every few seconds does not repeat itself."""
     out = []
     for host_id, host in fleet.hosts.items():
         try:
             conn = host.get()
             cpus = int(conn.getInfo()[2])
             vms = [InventoryVm(d.name(), d.state()[0] == libvirt.VIR_DOMAIN_RUNNING,
-                               int(d.info()[3]), _traits(d))
+                               int(d.info()[3]), _traits(d, warned))
                    for d in conn.listAllDomains()]
         except (ActuatorError, libvirt.libvirtError):
             continue
@@ -85,7 +89,7 @@ def inventory(fleet: Fleet) -> list[tuple[str, dict[str, str], int, list[Invento
     return out
 
 
-def _traits(dom: libvirt.virDomain) -> HealingTraits:
+def _traits(dom: libvirt.virDomain, warned: set[str] | None) -> HealingTraits:
     name = dom.name()
     try:
         labels = domain_labels(dom.XMLDesc(0))
@@ -94,6 +98,10 @@ def _traits(dom: libvirt.virDomain) -> HealingTraits:
         return HealingTraits()
     parsed = parse_traits(name, labels)
     for problem in parsed.problems:
+        if warned is not None:
+            if problem in warned:
+                continue
+            warned.add(problem)  # the problem names the VM, the label and the value
         log.warning("ignored healing label: %s", problem)
     return parsed.traits
 

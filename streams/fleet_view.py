@@ -43,6 +43,7 @@ class _Cached:
         self.policies_at = -math.inf
         self._warned: set[str] = set()
         self._absent: dict[str, float] = {}
+
     async def fleet(self, max_age_s: float) -> FleetView:
         if time.monotonic() - self.view_at > max_age_s:
             self.view = await asyncio.to_thread(group_inventory, runtime.current().fleet)

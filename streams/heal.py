@@ -38,6 +38,8 @@ INVENTORY_REFRESH_S = 30.0
 _loop: HealLoop | None = None
 _watcher: LifecycleWatcher | None = None
 _lifecycle: queue.SimpleQueue[LifecycleEvent] = queue.SimpleQueue()
+# Label problems already logged: the inventory is re-read every INVENTORY_REFRESH_S.
+_warned: set[str] = set()
 
 
 def _heal_loop() -> HealLoop:
@@ -46,7 +48,7 @@ def _heal_loop() -> HealLoop:
         rt = runtime.current()
         healer = Healer(fencer=LibvirtDestroyFencer(rt.fleet), rng=random.Random())
         _loop = HealLoop(healer)
-        _loop.register(inventory(rt.fleet), utcnow())
+        _loop.register(inventory(rt.fleet, _warned), utcnow())
         _watcher = LifecycleWatcher(rt.fleet, _lifecycle.put)
         _watcher.start()
     return _loop
@@ -90,7 +92,7 @@ async def heal_agent(stream: Any) -> None:
 async def heal_inventory() -> None:
     """New domains and changed healing labels reach the healer without a restart."""
     loop = await asyncio.to_thread(_heal_loop)
-    vms = await asyncio.to_thread(inventory, runtime.current().fleet)
+    vms = await asyncio.to_thread(inventory, runtime.current().fleet, _warned)
     await _publish(await asyncio.to_thread(loop.register, vms, utcnow()))
 
 

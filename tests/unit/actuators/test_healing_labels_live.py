@@ -130,6 +130,22 @@ def test_the_registered_vms_carry_their_labels_and_bad_values_are_ignored(
     assert "vm-a:" not in warned and "vm-c:" not in warned
 
 
+def test_a_caller_that_re_reads_the_inventory_is_told_of_a_bad_label_once(
+    fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: set[str] = set()
+    with caplog.at_level(logging.WARNING, logger="novacron.actuators.placement_state"):
+        inventory(fleet, seen)
+        first = len(caplog.records)
+        second = inventory(fleet, seen)
+    assert first >= 4  # vm-b (two), vm-d, vm-e
+    assert len(caplog.records) == first
+    # Quiet, not blind: the labels are still judged, and the defaults still apply.
+    traits = {vm.vm_id: vm.traits for _, _, _, vms in second for vm in vms}
+    assert traits["vm-b"] == HealingTraits()
+    assert traits["vm-a"].priority == 5
+
+
 def test_bare_inventory_tuples_still_register_with_default_traits() -> None:
     loop = HealLoop(Healer(fencer=TestFencer(), rng=random.Random(1)))
     at = utcnow()
