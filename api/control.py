@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -14,12 +15,16 @@ from novacron.api.schemas import OverrideIn, PauseIn, PauseOut, PendingOut, Reso
 from novacron.api.tokens import Principal
 from novacron.store import control, fleet
 
+from novacron.events import utcnow
+
 router = APIRouter(prefix="/v2", tags=["v2 control"], responses={**AUTH_RESPONSES})
 STATUSES = r"^(pending|approved|rejected|overridden)$"
 RESOLVE: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such pending decision"},
-    409: {"description": "Already resolved, fleet paused, or the target has no room"},
+    409: {"description": "Already resolved, fleet paused, stale, or the target has no room"},
 }
+# How long a parked scaling or healing decision may wait for approval (wall time: operators').
+STREAM_APPROVAL_TTL = timedelta(hours=1)
 
 
 @router.get("/pause", response_model=PauseOut, dependencies=[Depends(viewer)])
@@ -49,6 +54,13 @@ def _open(session: DB, decision_id: uuid.UUID, acting: bool) -> Any:
         raise HTTPException(409, f"decision {decision_id} is already {row.status} by {row.resolved_by}")
     if acting and control.is_paused(session):
         raise HTTPException(409, "the fleet is paused; resume it before approving actions")
+    if acting and row.action != "place" and utcnow() - row.created_at > STREAM_APPROVAL_TTL:
+        # A scaling or healing proposal answers the load and health of when it was made; an
+        # hour on, acting on it could undo what the fleet did since. (A placement is checked
+        # against the fleet of now when it is applied, so it does not expire.)
+        raise HTTPException(409, f"decision {decision_id} was proposed at {row.created_at:%Y-%m-%d %H:%M} "
+                                 f"UTC, more than {STREAM_APPROVAL_TTL} ago, and is stale; reject it: "
+                                 f"the agents propose again if it is still needed")
     return row
 
 

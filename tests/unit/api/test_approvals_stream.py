@@ -3,10 +3,10 @@ the actuators' relay, overriding them with a host is refused, and viewers cannot
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
-from novacron.store import control
+from novacron.store import control, models
 from novacron.streams import approvals
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,3 +40,19 @@ def test_approving_a_scaling_decision_hands_it_to_the_relay(
     mine = [c for c in copies if c.params.get("approved_from") == str(d.decision_id)]
     assert len(mine) == 1 and mine[0].mode == AutonomyMode.AUTO and mine[0].params["vcpus"] == 4
     approvals.mark_dispatched(sessions, [d.decision_id])
+
+
+def test_a_stale_scaling_decision_cannot_be_approved_but_can_be_rejected(
+        client: TestClient, tokens: dict[str, str], sessions: sessionmaker[Session], unpaused: None) -> None:
+    d = parked(sessions)
+    with sessions.begin() as s:  # parked two hours ago
+        row = s.get(models.PendingDecision, d.decision_id)
+        assert row is not None
+        row.created_at = datetime.now(UTC) - timedelta(hours=2)
+    url = f"/v2/approvals/{d.decision_id}"
+    r = client.post(url + "/approve", json={}, headers=auth(tokens["operator"]))
+    assert r.status_code == 409 and "stale" in r.json()["detail"] and "reject it" in r.json()["detail"]
+    copies, _ = approvals.take_approved(sessions, limit=1000)
+    assert not [c for c in copies if c.params.get("approved_from") == str(d.decision_id)]
+    r = client.post(url + "/reject", json={"comment": "too late"}, headers=auth(tokens["operator"]))
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
