@@ -54,7 +54,6 @@ group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.
                         schema=JSON_SCHEMA)
 
 
-
 async def forecast_of(group: str, load: GroupLoad, at_s: float) -> Served:
     """The aggregate's forecast at LEVEL (in % of one replica), its LEVEL_DOWN upper bound,
     or why there is none."""
