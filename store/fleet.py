@@ -357,6 +357,13 @@ def healing_events(session: Session, subject_id: str | None = None, limit: int =
 # -- policies ------------------------------------------------------------------------------
 
 
+def vm_tags(session: Session) -> dict[str, frozenset[str]]:
+    """vm id -> its tags, for the VMs that have any (what policies' ``matchTags`` select)."""
+    m = models.VM
+    rows = session.execute(select(m.vm_id, m.tags).where(func.jsonb_array_length(m.tags) > 0))
+    return {vm_id: frozenset(str(t) for t in tags) for vm_id, tags in rows}
+
+
 def policies(session: Session) -> list[models.OrchestrationPolicy]:
     m = models.OrchestrationPolicy
     return list(session.scalars(select(m).order_by(m.priority.desc(), m.name)))

@@ -63,7 +63,7 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         if vm is not None and vm.group is not None:
             continue
         policies = await cache.policy_set()
-        policy = vcpu_policy(rt.scaling, policies.effective(vm.labels)
+        policy = vcpu_policy(rt.scaling, policies.effective(vm.labels, cache.tags_of(vm.vm_id))
                              if policies is not None and vm is not None else None)
         state["eval"] = now
         forecast: Forecast | None = None

@@ -101,7 +101,9 @@ async def _one(event: Any) -> Decision | None:
         pset = await cache.policy_set()
         base = dataclasses.replace(default_group_policy(), mode=rt.scaling.mode)
         labels = dict(tpl.labels) if tpl else {}
-        policy = group_policy(labels, base, pset.effective(labels) if pset else None)
+        # The template's tags are the group's, as its labels are (clones are made from it).
+        tags = cache.tags_of(tpl.vm_id) if tpl else frozenset()
+        policy = group_policy(labels, base, pset.effective(labels, tags) if pset else None)
         cache.warn_once(group, policy.problems)
         stale_s = max(3 * rt.feature_emit_every_s, rt.evaluate_every_s)
         forecast: Forecast | None = None

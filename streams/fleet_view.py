@@ -1,6 +1,6 @@
-"""The fleet as the decision agents see it: VMs with their labels and groups (from libvirt) and
-the stored policies (from PostgreSQL), each re-read when older than a few seconds of wall
-time. Shared by the group agents and the vertical decision agent, which must agree on who is
+"""The fleet as the decision agents see it: VMs with their labels and groups (from libvirt),
+the stored policies and the VMs' tags (from PostgreSQL), each re-read when older than a few
+seconds of wall time. Shared by the group agents and the vertical decision agent, which must agree on who is
 in a group. No Faust here: agents import it."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class _Cached:
         self.view_at = -math.inf
         self.policies: PolicySet | None = None
         self.policies_at = -math.inf
+        self.tags: dict[str, frozenset[str]] = {}
         self._warned: set[str] = set()
         self._absent: dict[str, float] = {}
 
@@ -80,23 +81,30 @@ class _Cached:
     async def policy_set(self) -> PolicySet | None:
         if time.monotonic() - self.policies_at > POLICIES_MAX_AGE_S:
             try:
-                self.policies = await asyncio.to_thread(_stored_policies)
+                self.policies, self.tags = await asyncio.to_thread(_stored_policies)
             except SQLAlchemyError as exc:  # keep the last set; labels and defaults still apply
                 log.warning("stored policies unreadable (%s); using the last ones read", exc)
             self.policies_at = time.monotonic()
         return self.policies
 
+    def tags_of(self, vm_id: str) -> frozenset[str]:
+        """The VM's tags as of the last :meth:`policy_set` read (tags are set in PostgreSQL,
+        through the API; libvirt knows only labels). Call ``policy_set`` first."""
+        return self.tags.get(vm_id, frozenset())
 
-def _stored_policies() -> PolicySet:
+
+def _stored_policies() -> tuple[PolicySet, dict[str, frozenset[str]]]:
+    """The stored policies, and the VMs' tags their ``matchTags`` select, in one session."""
     out = []
     with runtime.current().sessions() as s:
+        tags = fleet_store.vm_tags(s)
         for row in fleet_store.policies(s):
             try:
                 out.append(LoadedPolicy(Policy.model_validate(row.spec),
                                         row.source or f"store:{row.name}", 1))
             except ValidationError:
                 continue  # written by an older schema; `policy validate` reports it
-    return PolicySet(out)
+    return PolicySet(out), tags
 
 
 cache = _Cached()
