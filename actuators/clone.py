@@ -1,6 +1,7 @@
 """Horizontal scaling on libvirt: a clone is a new domain with the same spec under a new
-name; removing one shuts it down and undefines it; and the fleet as the group autoscaler
-sees it (hosts, domains and their labels)."""
+name, on copy-on-write overlays of its source's image (actuators.disks); removing one shuts it
+down, undefines it and deletes those overlays; and the fleet as the group autoscaler sees it
+(hosts, domains and their labels)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import libvirt
 from novacron.actuators import lifecycle
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.deadline import Deadline
+from novacron.actuators.disks import clone_disks, delete_overlays
 from novacron.actuators.placement_state import copies, domain_type, spec_of
-from novacron.actuators.xml import domain_labels, domain_xml
+from novacron.actuators.xml import domain_labels, domain_xml, parse_domain
 from novacron.autoscaler.live_group import (
     CLONE_OF_LABEL,
     CLONED_AT_LABEL,
@@ -44,8 +46,9 @@ def clone(fleet: Fleet, vm_id: str, source: str | None, target: str, name: str,
         labels = {**spec.labels, "host": target, CLONE_OF_LABEL: vm_id}
         if cloned_at is not None:
             labels[CLONED_AT_LABEL] = repr(float(cloned_at))
-        new = spec.model_copy(update={"name": name, "labels": labels})
         conn = fleet.host(target).get()
+        disks = clone_disks(conn, name, spec.disks)
+        new = spec.model_copy(update={"name": name, "labels": labels, "disks": disks})
         dom = conn.defineXML(domain_xml(new, domain_type(conn)))
         fleet.specs[name] = new
         done.append(f"defined {name} on {target}")
@@ -59,7 +62,8 @@ def remove_clone(fleet: Fleet, name: str, deadline: Deadline, group: str | None 
                  graceful_s: float = 30.0) -> str:
     """Shut ``name`` down (gracefully, then hard) and undefine it wherever it is defined;
     idempotent (a clone already gone is fine). Refuses a domain that is not a clone (or not
-    of ``group``): scale-in never deletes a VM NovaCron did not create. Disks are left."""
+    of ``group``): scale-in never deletes a VM NovaCron did not create. The overlays made for
+    it are deleted with it; any other disk is left."""
     done = []
     for host_id, state in copies(fleet, name).items():
         if state == "unreachable":
@@ -67,7 +71,8 @@ def remove_clone(fleet: Fleet, name: str, deadline: Deadline, group: str | None 
         dom = fleet.lookup(host_id, name)
         if dom is None:
             continue
-        labels = domain_labels(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        labels = domain_labels(xml)
         if CLONE_OF_LABEL not in labels or (group is not None and labels.get(GROUP_LABEL) != group):
             raise ActuatorError(f"refusing to remove {name} on {host_id}: it is not a clone of "
                                 f"group {group!r} (labels {labels}); remove it by hand if meant")
@@ -79,6 +84,9 @@ def remove_clone(fleet: Fleet, name: str, deadline: Deadline, group: str | None 
             if fleet.lookup(host_id, name) is not None:  # not gone meanwhile
                 raise
         done.append(f"shut down and undefined {name} on {host_id}")
+        gone = delete_overlays(fleet.host(host_id).get(), name, parse_domain(xml).disks)
+        if gone:
+            done.append(f"deleted its overlays {', '.join(gone)}")
     fleet.specs.pop(name, None)
     return ", ".join(done) or f"{name} already gone"
 
