@@ -81,6 +81,8 @@ def decide(
         down_signal = max(horizon_upper, obs.demand)
         rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
         at_down = f" at {forecast.level_down:.0%}" if forecast.upper_down and forecast.level_down else ""
+        if at_down and forecast.down_note:
+            at_down += f" ({forecast.down_note})"
         basis = (
             f"forecast {forecast.model}@{forecast.model_version}: {forecast.level:.0%} upper bound "
             f"{lead_upper:.2f} units within the {policy.lead_time_s / 60:.0f}-min lead time "

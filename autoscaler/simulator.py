@@ -72,6 +72,8 @@ class Forecasts:
     model: str
     upper_down: FloatArray | None = None  # a higher-level bound for scale-downs, if any
     level_down: float | None = None
+    level_down_steps: FloatArray | None = None  # its level per step, where it varies
+    down_note: str | None = None  # why, on the steps where the level is above ``level_down``
 
 
 def make_forecasts(
@@ -252,9 +254,13 @@ def simulate_fleet(
                         )
                     fallback = trackers[g].poor_reason()
                     down = None if fc.upper_down is None else tuple(fc.upper_down[k].tolist())
+                    lv_down, note = fc.level_down, None
+                    if fc.level_down_steps is not None:
+                        lv_down = float(fc.level_down_steps[k])
+                        note = fc.down_note if fc.level_down is None or lv_down > fc.level_down else None
                     view = ForecastView(
                         tuple(fc.point[k].tolist()), tuple(fc.upper[k].tolist()), step_s, cfg.level,
-                        fc.model, upper_down=down, level_down=fc.level_down,
+                        fc.model, upper_down=down, level_down=lv_down, down_note=note,
                     )  # fmt: skip
                 if fallback is not None or view is None:
                     r.fallback_steps += 1

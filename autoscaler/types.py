@@ -39,6 +39,7 @@ class ForecastView:
     event_id: str | None = None
     upper_down: tuple[float, ...] | None = None
     level_down: float | None = None
+    down_note: str | None = None  # why ``upper_down`` is at ``level_down`` (for explanations)
 
     def __post_init__(self) -> None:
         if not self.point or len(self.point) != len(self.upper):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from novacron.autoscaler.online import after_drop, conformal_peak
+from novacron.autoscaler.online import after_drop, bursty, conformal_forecasts, conformal_peak
+from novacron.autoscaler.simulator import GroupTrace
 
 STEP = 300.0
 DAY = 288
@@ -102,3 +103,47 @@ def test_regime_margins_use_only_the_past() -> None:
     _, u1, _ = conformal_peak(y, STEP, 4, level=0.9, regime=r1)
     _, u2, _ = conformal_peak(changed, STEP, 4, level=0.9, regime=r2)
     np.testing.assert_allclose(u1[: cut + 1], u2[: cut + 1])
+
+
+def batch_work(seed: int, days: int = 4) -> np.ndarray:
+    """Batch work: 16 units for 8-15 steps, then 0-1 for 1-12 steps (sometimes back at once)."""
+    rng = np.random.default_rng(seed)
+    out: list[float] = []
+    while len(out) < days * DAY:
+        out += [16.0 + rng.normal(0, 0.1) for _ in range(int(rng.integers(8, 16)))]
+        out += [float(rng.uniform(0, 1)) for _ in range(int(rng.integers(1, 13)))]
+    return np.asarray(out[: days * DAY])
+
+
+def test_bursty_marks_on_off_work_not_smooth_or_noisy_series() -> None:
+    rows = slice(DAY, None)  # after a day of history
+    assert bursty(batch_work(3), STEP)[rows].mean() > 0.95
+    assert bursty(series(4), STEP)[rows].mean() < 0.05  # daily pattern plus noise: steps are small
+    noise = np.random.default_rng(5).uniform(1.0, 9.0, 4 * DAY)  # jumps, but never stays
+    assert bursty(noise, STEP)[rows].mean() < 0.05
+
+
+def test_bursty_uses_only_the_past() -> None:
+    y = series(6)
+    changed = y.copy()
+    cut = 2 * DAY
+    changed[cut + 1 :] = batch_work(7)[: y.size - cut - 1]
+    np.testing.assert_array_equal(bursty(y, STEP)[: cut + 1], bursty(changed, STEP)[: cut + 1])
+
+
+def test_bursty_steps_get_the_higher_scale_down_bound_and_say_why() -> None:
+    y = batch_work(8)
+    trace = GroupTrace("g", STEP, 0.0, y)
+    first, n, h = DAY, y.size - DAY, 2
+    lean = conformal_forecasts(trace, first, n, h, level=0.8, window_s=4 * 3600.0, level_down=0.9)
+    safe = conformal_forecasts(trace, first, n, h, level=0.8, window_s=4 * 3600.0, level_down=0.9,
+                               level_down_bursty=0.97)  # fmt: skip
+    assert lean.upper_down is not None and safe.upper_down is not None
+    assert safe.level_down_steps is not None and safe.down_note and "bursty" in safe.down_note
+    hot = safe.level_down_steps > 0.9
+    assert hot.mean() > 0.95 and np.all(safe.upper_down >= lean.upper_down - 1e-9)
+    assert np.mean(safe.upper_down[hot] > lean.upper_down[hot] + 1e-9) > 0.1
+    # A smooth series keeps the lean bound.
+    smooth = conformal_forecasts(GroupTrace("s", STEP, 0.0, series(9)), first, n, h, level=0.8,
+                                 window_s=4 * 3600.0, level_down=0.9, level_down_bursty=0.97)  # fmt: skip
+    assert smooth.level_down_steps is not None and np.mean(smooth.level_down_steps > 0.9) < 0.05

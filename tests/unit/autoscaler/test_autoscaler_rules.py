@@ -110,6 +110,40 @@ def test_scale_down_only_after_the_delay_and_never_below_the_bound() -> None:
     assert "bound has fitted in fewer than 10 replicas" in first_down.explanation
 
 
+def test_a_bursty_series_bound_withholds_the_scale_down_the_lean_one_makes() -> None:
+    # After a burst: the lean 90 % scale-down bound says 2.5 units within the window, the
+    # bursty series' 97 % bound says the burst may be back (7.5 units): 10 -> 4 for the lean
+    # one, never below ceil(7.5 / 0.7) = 11 for the bursty one, so no scale-down at all.
+    def view(down: float, level: float, note: str | None) -> ForecastView:
+        return ForecastView((2.0,) * 30, (2.4,) * 30, 60.0, 0.8, "t", upper_down=(down,) * 30,
+                            level_down=level, down_note=note)  # fmt: skip
+
+    lean = view(2.5, 0.9, None)
+    safe = view(7.5, 0.97, "bursty series")
+    outs = {}
+    for name, f in (("lean", lean), ("safe", safe)):
+        state, got = GroupState(), None
+        for t in range(0, 3600, 60):
+            out = decide_group("g", Observation(float(t), 2.0, 10), f, state, POL)
+            state, got = out.state, out.decision or got
+            if got is not None:
+                break
+        outs[name] = got
+    assert outs["lean"] is not None and outs["lean"].desired == 4
+    assert "at 90%" in outs["lean"].explanation
+    assert outs["safe"] is None
+    # When the bursty bound still allows a cut, the explanation says which bound and why.
+    d = None
+    state = GroupState()
+    for t in range(0, 3600, 60):
+        out = decide_group("g", Observation(float(t), 2.0, 10), view(5.0, 0.97, "bursty series"),
+                           state, POL)  # fmt: skip
+        state, d = out.state, out.decision
+        if d is not None:
+            break
+    assert d is not None and d.desired == 8 and "at 97% (bursty series)" in d.explanation
+
+
 def test_reactive_scale_down_moves_at_most_max_step() -> None:
     state = GroupState()
     down = None
