@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from novacron.policy.effective import EffectivePolicy
 from novacron.policy.schema import AutoScalingProfile
 
@@ -25,6 +26,7 @@ from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
 
 from .accuracy import AccuracyTracker
 from .events import to_event
+from .online import bursty
 from .policy import ScalingPolicy
 from .rules import decide_vcpus
 from .types import ForecastView, GroupState, Observation
@@ -34,6 +36,19 @@ Memory = dict[str, Any]
 # levels bench.fleet_autoscaling chose on development series: 0.8 and 0.9).
 LEVEL = 0.8
 LEVEL_DOWN = 0.9
+# The scale-down level on a bursty series (``online.bursty``), also chosen on development series.
+LEVEL_DOWN_BURSTY = 0.97
+
+
+def level_down_for(history: Sequence[float], step_s: float) -> float:
+    """The level a series' scale-down bound should have now, from its own history (oldest
+    first, ending now, one point per ``step_s``): ``LEVEL_DOWN_BURSTY`` when the history is
+    bursty over its last day (``online.bursty``, the classification the fleet simulator
+    measures), else ``LEVEL_DOWN``. For the agent that asks the serving layer for the bound."""
+    if len(history) < 2:
+        return LEVEL_DOWN
+    flags = bursty(np.asarray(history, dtype=np.float64), step_s)
+    return LEVEL_DOWN_BURSTY if flags[-1] > 0 else LEVEL_DOWN
 
 
 def default_vcpu_policy() -> ScalingPolicy:

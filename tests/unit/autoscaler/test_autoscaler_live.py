@@ -130,3 +130,17 @@ def test_the_served_higher_bound_holds_back_a_scale_down() -> None:
             break
     # 70 % of 4 vCPUs = 2.8 vCPUs at the 70 % target -> 4: nothing to remove.
     assert d is None
+
+
+def test_level_down_for_classifies_the_series_own_history() -> None:
+    import numpy as np
+    from novacron.autoscaler.live import LEVEL_DOWN, LEVEL_DOWN_BURSTY, level_down_for
+
+    rng = np.random.default_rng(0)
+    burst: list[float] = []
+    while len(burst) < 2 * 288:
+        burst += [16.0] * int(rng.integers(8, 16)) + [0.5] * int(rng.integers(1, 13))
+    smooth = [8 + 5 * np.sin(2 * np.pi * i / 288) for i in range(2 * 288)]
+    assert level_down_for(burst[: 2 * 288], 300.0) == LEVEL_DOWN_BURSTY
+    assert level_down_for(smooth, 300.0) == LEVEL_DOWN
+    assert level_down_for([], 300.0) == LEVEL_DOWN
