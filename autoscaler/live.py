@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 from novacron.policy.effective import EffectivePolicy
 from novacron.policy.schema import AutoScalingProfile
 
@@ -26,7 +25,7 @@ from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
 
 from .accuracy import AccuracyTracker
 from .events import to_event
-from .online import bursty
+from .online import BURSTY_NOTE, bursty_now
 from .policy import ScalingPolicy
 from .rules import decide_vcpus
 from .types import ForecastView, GroupState, Observation
@@ -47,8 +46,12 @@ def level_down_for(history: Sequence[float], step_s: float) -> float:
     measures), else ``LEVEL_DOWN``. For the agent that asks the serving layer for the bound."""
     if len(history) < 2:
         return LEVEL_DOWN
-    flags = bursty(np.asarray(history, dtype=np.float64), step_s)
-    return LEVEL_DOWN_BURSTY if flags[-1] > 0 else LEVEL_DOWN
+    return LEVEL_DOWN_BURSTY if bursty_now(history, step_s) else LEVEL_DOWN
+
+
+def down_note_for(level_down: float) -> str | None:
+    """Why scale-downs respect a bound above ``LEVEL_DOWN`` (for the decision's explanation)."""
+    return BURSTY_NOTE if level_down > LEVEL_DOWN else None
 
 
 def default_vcpu_policy() -> ScalingPolicy:
@@ -117,10 +120,12 @@ def evaluate(
     policy: ScalingPolicy,
     fallback_reason: str | None = None,
     upper_down: Sequence[float] | None = None,
+    level_down: float = LEVEL_DOWN,
 ) -> tuple[Decision | None, Memory]:
     """One evaluation of one VM's vCPUs. ``fallback_reason`` says why there is no forecast
     (serving down, history too short); a poor accuracy record adds its own reason.
-    ``upper_down`` is the forecast's upper bound at ``LEVEL_DOWN`` (in %), if served."""
+    ``upper_down`` is the forecast's upper bound at ``level_down`` (in %), if served: the
+    agent asks for :func:`level_down_for` the VM's history."""
     alloc = fv.allocated
     if alloc is None or alloc < 1:
         return None, memory  # nothing to scale against
@@ -131,7 +136,8 @@ def evaluate(
     pending = _score_due(memory, tracker, now, demand)
     view: ForecastView | None = None
     if forecast is not None:
-        view = ForecastView.from_event(forecast, alloc, upper_down, LEVEL_DOWN)
+        view = ForecastView.from_event(forecast, alloc, upper_down, level_down,
+                                       down_note_for(level_down))
         lead = view.steps(policy.lead_time_s)
         pending.append([now + lead * view.step_s, view.point[lead - 1], max(view.upper[:lead]), demand])
     if fallback_reason is None and view is not None:

@@ -414,12 +414,13 @@ def evaluate_group(
     stale_after_s: float = 180.0, forecast: Forecast | None = None,
     fallback_reason: str | None = None, upper_down: Sequence[float] | None = None,
     level_down: float | None = None, decision_id: uuid.UUID | None = None,
+    down_note: str | None = None,
 ) -> Outcome:
     """One evaluation of one group at event time ``now_s``. ``forecast`` is of the group's
     aggregate in % of one replica (:attr:`GroupLoad.history`); ``upper_down`` its upper bound
-    at ``level_down``. ``decision_id`` (new by default) also names the clones: not derived
-    from the group and event time, since a trace replayed again must not find the ledger
-    entries of its previous run."""
+    at ``level_down`` (``down_note``: why that level). ``decision_id`` (new by default) also
+    names the clones: not derived from the group and event time, since a trace replayed again
+    must not find the ledger entries of its previous run."""
     members = fleet.members(group_id)
     tpl = template(members)
     memory = {**memory, "eval": now_s,
@@ -454,7 +455,7 @@ def evaluate_group(
             pending.append([due, point, upper, naive])
     view = None
     if forecast is not None:
-        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down)
+        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down, down_note)
         lead = view.steps(sp.lead_time_s)
         pending.append([now_s + lead * view.step_s, view.point[lead - 1],
                         max(view.upper[:lead]), load.demand])

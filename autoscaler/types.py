@@ -56,10 +56,11 @@ class ForecastView:
     @classmethod
     def from_event(
         cls, forecast: Forecast, allocated: float, upper_down: Sequence[float] | None = None,
-        level_down: float | None = None,
+        level_down: float | None = None, down_note: str | None = None,
     ) -> ForecastView:  # fmt: skip
         """From a live Forecast of utilisation (% of ``allocated`` units) to demand units;
-        ``upper_down`` is the served upper bound at ``level_down``, in % too."""
+        ``upper_down`` is the served upper bound at ``level_down``, in % too (``down_note``:
+        why that level, for the explanation)."""
         k = allocated / 100.0
         down = None
         if upper_down is not None:
@@ -74,6 +75,7 @@ class ForecastView:
             event_id=str(forecast.event_id),
             upper_down=down,
             level_down=level_down if down is not None else None,
+            down_note=down_note if down is not None else None,
         )
 
 

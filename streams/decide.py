@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import evaluate, vcpu_policy
+from novacron.autoscaler.live import evaluate, level_down_for, vcpu_policy
 from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
@@ -32,9 +32,10 @@ decider_state = app.Table(
 )
 
 
-async def forecast_for(fv: FeatureVector) -> Served:
-    """(forecast at LEVEL, its upper bound at LEVEL_DOWN, why there is none)."""
-    return await served_forecast(fv.vm_id, fv.metric, fv.history, fv.step_s, fv.occurred_at)
+async def forecast_for(fv: FeatureVector, level_down: float) -> Served:
+    """(forecast at LEVEL, its upper bound at ``level_down``, why there is none)."""
+    return await served_forecast(fv.vm_id, fv.metric, fv.history, fv.step_s, fv.occurred_at,
+                                 level_down)
 
 
 @app.agent(features_topic)
@@ -69,14 +70,15 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         forecast: Forecast | None = None
         upper_down: list[float] | None = None
         fallback: str | None = f"history too short ({len(fv.history)} points)"
+        level_down = level_down_for(fv.history, fv.step_s)  # higher on a bursty series
         if len(fv.history) >= MIN_HISTORY:
-            forecast, upper_down, fallback = await forecast_for(fv)
+            forecast, upper_down, fallback = await forecast_for(fv, level_down)
         points: list[Point] = []
         if forecast is not None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
             points.extend(forecast_points(forecast))
         try:
-            decision, state = evaluate(fv, forecast, state, policy, fallback, upper_down)
+            decision, state = evaluate(fv, forecast, state, policy, fallback, upper_down, level_down)
         except ValueError as exc:  # e.g. a forecast that does not validate
             await send_dead_letter(
                 registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"

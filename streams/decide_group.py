@@ -24,7 +24,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from novacron.autoscaler.live import LEVEL_DOWN
+from novacron.autoscaler.live import down_note_for, level_down_for
 from novacron.autoscaler.live_group import (
     GroupLoad,
     default_group_policy,
@@ -54,13 +54,13 @@ group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.
                         schema=JSON_SCHEMA)
 
 
-async def forecast_of(group: str, load: GroupLoad, at_s: float) -> Served:
-    """The aggregate's forecast at LEVEL (in % of one replica), its LEVEL_DOWN upper bound,
-    or why there is none."""
+async def forecast_of(group: str, load: GroupLoad, at_s: float, level_down: float) -> Served:
+    """The aggregate's forecast at LEVEL (in % of one replica), its upper bound at
+    ``level_down``, or why there is none."""
     if len(load.history) < MIN_HISTORY:
         return None, None, f"history too short ({len(load.history)} points)"
     return await served_forecast(group, MetricName.CPU, load.history, load.step_s,
-                                 datetime.fromtimestamp(at_s, UTC))
+                                 datetime.fromtimestamp(at_s, UTC), level_down)
 
 
 @app.agent(group_features_topic)
@@ -111,11 +111,14 @@ async def _one(event: Any) -> Decision | None:
         fallback: str | None = "no member of the group in the fleet"
         running = [m for m in members if m.running]
         load = group_load(state, running, now, tpl.vcpus, stale_s) if tpl else None
+        level_down: float | None = None
         if load is not None:
-            forecast, upper_down, fallback = await forecast_of(group, load, now)
+            level_down = level_down_for(load.history, load.step_s)  # higher on a bursty series
+            forecast, upper_down, fallback = await forecast_of(group, load, now, level_down)
         out = evaluate_group(group, state, view, policy, now, stale_after_s=stale_s,
                              forecast=forecast, fallback_reason=fallback, upper_down=upper_down,
-                             level_down=LEVEL_DOWN if upper_down is not None else None)
+                             level_down=level_down if upper_down is not None else None,
+                             down_note=down_note_for(level_down) if level_down is not None else None)
     except ValueError as exc:  # e.g. a forecast or a fleet that does not validate
         await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value,
                                f"group decision failed: {exc}", "group_scaler")

@@ -144,3 +144,47 @@ def test_level_down_for_classifies_the_series_own_history() -> None:
     assert level_down_for(burst[: 2 * 288], 300.0) == LEVEL_DOWN_BURSTY
     assert level_down_for(smooth, 300.0) == LEVEL_DOWN
     assert level_down_for([], 300.0) == LEVEL_DOWN
+
+
+def test_a_scale_down_on_a_bursty_series_names_the_higher_bound_it_respected() -> None:
+    from novacron.autoscaler.live import LEVEL_DOWN, LEVEL_DOWN_BURSTY
+    from novacron.autoscaler.online import BURSTY_NOTE
+
+    def run(level_down: float) -> str:
+        memory: Memory = {}
+        for i in range(40):
+            at = T0 + timedelta(minutes=i)
+            fc = forecast([5.0] * 15, [12.0] * 15, at)
+            d, memory = evaluate(features(last=5, alloc=4, at=at), fc, memory, POL, None, [20.0] * 15,
+                                 level_down)
+            if d is not None:
+                return d.explanation
+        raise AssertionError("no scale-down")
+
+    bursty = run(LEVEL_DOWN_BURSTY)
+    assert "97%" in bursty and BURSTY_NOTE in bursty
+    assert "90%" in run(LEVEL_DOWN) and BURSTY_NOTE not in run(LEVEL_DOWN)
+
+
+def test_the_live_classification_is_the_simulators() -> None:
+    import numpy as np
+    from novacron.autoscaler.online import bursty, bursty_now
+
+    rng = np.random.default_rng(7)
+    positives = 0
+    for trial in range(200):
+        size = int(rng.integers(5, 700))
+        shape = trial % 4
+        if shape == 0:
+            y = rng.random(size) * 100
+        elif shape == 1:  # on/off work
+            y = np.repeat(rng.choice([5.0, 90.0], size // 10 + 1), 10)[:size] + rng.random(size)
+        elif shape == 2:
+            y = np.cumsum(rng.normal(size=size)) + 50
+        else:
+            y = np.where(rng.random(size) < 0.05, 80.0, 10.0) + rng.random(size)
+        for step in (60.0, 300.0):
+            whole = bool(bursty(y, step)[-1] > 0)
+            assert bursty_now(y, step) == whole, (trial, step)
+            positives += whole
+    assert positives > 20  # both answers are exercised
