@@ -42,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from novacron.models.features import pooled_correlation
 from novacron.placement.engine import Scheduler
 from novacron.placement.state import FleetState
 from novacron.placement.types import (
@@ -285,15 +286,34 @@ def group_policy(labels: Mapping[str, str], base: ScalingPolicy,
 
 
 def record_feature(memory: Memory, vm_id: str, at_s: float, util_pct: float, allocated: float,
-                   history: Sequence[float], step_s: float) -> Memory:
-    """Keep a member's latest CPU feature; an older one arriving late changes nothing."""
+                   history: Sequence[float], step_s: float,
+                   correlations: Mapping[str, float] | None = None) -> Memory:
+    """Keep a member's latest CPU feature (with its CPU's correlation to each of the VM's other
+    metrics, when it has any); an older one arriving late changes nothing."""
     members = dict(memory.get("members") or {})
     old = members.get(vm_id)
     if old is not None and old["at"] >= at_s:
         return memory
     members[vm_id] = {"at": at_s, "util": max(0.0, util_pct), "alloc": allocated,
                       "history": [max(0.0, h) for h in history], "step_s": step_s}
+    if correlations:
+        members[vm_id]["corr"] = dict(correlations)
     return {**memory, "members": members, "event_s": max(at_s, memory.get("event_s") or at_s)}
+
+
+def group_correlations(memory: Memory) -> dict[str, float]:
+    """The group's CPU correlation with each other metric: its members' latest, pooled
+    (``models.features.pooled_correlation``) over the members that report that metric."""
+    by_metric: dict[str, list[float]] = {}
+    for member in (memory.get("members") or {}).values():
+        for metric, r in (member.get("corr") or {}).items():
+            by_metric.setdefault(metric, []).append(r)
+    out: dict[str, float] = {}
+    for metric, rs in sorted(by_metric.items()):
+        pooled = pooled_correlation(rs)
+        if pooled is not None:
+            out[metric] = pooled
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,3 +230,12 @@ def correlation_matrix(rows: Sequence[Sequence[float]] | NDArray[np.float64]) ->
     out[flat, :] = np.nan
     out[:, flat] = np.nan
     return out
+
+
+def pooled_correlation(rs: Sequence[float]) -> float | None:
+    """One correlation for several samples' (e.g. a group's members): the mean of Fisher's
+    z = atanh(r), back through tanh; a plain mean of r is biased towards 0. None for none."""
+    if len(rs) == 0:
+        return None
+    z = [math.atanh(max(-0.999999, min(0.999999, float(r)))) for r in rs]
+    return math.tanh(sum(z) / len(z))

@@ -24,11 +24,13 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from influxdb_client.client.write.point import Point
 from novacron.autoscaler.live import down_note_for, level_down_for
 from novacron.autoscaler.live_group import (
     GroupLoad,
     default_group_policy,
     evaluate_group,
+    group_correlations,
     group_load,
     group_policy,
     record_feature,
@@ -40,7 +42,7 @@ from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, group_featur
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import PLACING_MAX_AGE_S, cache
 from novacron.streams.served import Served, served_forecast
-from novacron.streams.tsdb import TSDBWriter, decision_point
+from novacron.streams.tsdb import TSDBWriter, decision_point, group_correlation_point
 
 from novacron import topics as registry
 from novacron.events import Decision, FeatureVector, Forecast, InvalidEvent, MetricName, decode
@@ -68,32 +70,40 @@ async def group_scaler(stream: Any) -> None:
     writer = TSDBWriter(runtime.current().tsdb_url)
     try:
         async for event in stream.events():
-            decision = await _one(event)
+            decision, points = await _one(event)
             if decision is not None:
                 await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
-                await writer.write_points([decision_point(decision)])
+                points.append(decision_point(decision))
+            if points:
+                await writer.write_points(points)
     finally:
         await writer.close()
 
 
-async def _one(event: Any) -> Decision | None:
+async def _one(event: Any) -> tuple[Decision | None, list[Point]]:
+    """The group's decision, if any, and its points for the TSDB (the decision's is added by
+    the caller once published)."""
     group = (event.key or b"").decode("utf-8", "replace")
     try:
         fv = decode(FeatureVector, event.value)
     except InvalidEvent as exc:
         await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value, exc.reason,
                                "group_scaler")
-        return None
+        return None, []
     if fv.metric != MetricName.CPU:
-        return None
+        return None, []
     rt = runtime.current()
+    corr = {m.value: r for m, r in (fv.correlations or {}).items()}
     state = record_feature(dict(group_state[group]), fv.vm_id, fv.occurred_at.timestamp(),
-                           fv.last, fv.allocated or 0.0, fv.history, fv.step_s)
+                           fv.last, fv.allocated or 0.0, fv.history, fv.step_s, corr)
     now = float(state["event_s"])
     last = state.get("eval")
     if fv.backfill or (last is not None and now - last < rt.evaluate_every_s):
         group_state[group] = state
-        return None
+        return None, []
+    # Once per evaluation: how the group's CPU moves with its other metrics (members pooled).
+    pooled = group_correlations(state)
+    points = [group_correlation_point(group, datetime.fromtimestamp(now, UTC), pooled)] if pooled else []
     try:
         view = await cache.fleet(PLACING_MAX_AGE_S)
         members = view.members(group)
@@ -123,8 +133,8 @@ async def _one(event: Any) -> Decision | None:
         await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value,
                                f"group decision failed: {exc}", "group_scaler")
         group_state[group] = {**state, "eval": now}
-        return None
+        return None, points
     if out.note:
         log.info("%s", out.note)
     group_state[group] = out.memory
-    return out.decision
+    return out.decision, points

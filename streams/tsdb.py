@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 import math
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 from influxdb_client.client.write.point import Point
@@ -26,6 +27,7 @@ MEASUREMENT = "novacron_features"
 # Names as autoscaler/metrics_names.py lists them for the dashboards.
 FORECAST_MEASUREMENT = "novacron_forecast"
 SCALING_MEASUREMENT = "novacron_scaling"
+GROUP_MEASUREMENT = "novacron_group_features"
 
 
 def _extra_fields(fv: FeatureVector) -> list[tuple[str, float]]:
@@ -98,6 +100,14 @@ def decision_point(d: Decision) -> Point:
         .field("decision", desired - previous).field("desired", desired)
         .time(d.occurred_at, WritePrecision.S)
     )
+
+
+def group_correlation_point(group_id: str, at: datetime, correlations: Mapping[str, float]) -> Point:
+    """A group's CPU correlation with each other metric (``corr_<metric>``), at event time."""
+    point = Point(GROUP_MEASUREMENT).tag("group_id", group_id)
+    for metric, r in sorted(correlations.items()):
+        point = point.field(f"corr_{metric}", float(r))
+    return point.time(at, WritePrecision.S)
 
 
 class TSDBWriter:
