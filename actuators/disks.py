@@ -24,6 +24,11 @@ def overlay_name(clone: str, disk: DiskSpec) -> str:
     return f"{clone}-{disk.target}.qcow2"
 
 
+def _shared(disk: DiskSpec) -> bool:
+    """Read-only media: the clone uses the source's file as it is."""
+    return disk.readonly or disk.device == "cdrom"
+
+
 def _backing(vol: libvirt.virStorageVol) -> tuple[str, str] | None:
     """(path, format) of a volume's backing image, or None for a standalone image."""
     root = ET.fromstring(vol.XMLDesc(0))  # noqa: S314 - libvirt's own XML
@@ -45,7 +50,7 @@ def clone_disks(conn: libvirt.virConnect, clone: str, disks: tuple[DiskSpec, ...
     """The clone's disks on the host of ``conn`` (idempotent: an overlay made before is reused)."""
     out = []
     for disk in disks:
-        if disk.readonly or disk.device == "cdrom":
+        if _shared(disk):
             out.append(disk)
             continue
         try:
@@ -76,7 +81,7 @@ def delete_overlays(conn: libvirt.virConnect, clone: str, disks: tuple[DiskSpec,
     named for it is left); the paths deleted."""
     gone = []
     for disk in disks:
-        if disk.readonly or disk.device == "cdrom":
+        if _shared(disk):
             continue
         try:
             vol = conn.storageVolLookupByPath(disk.source)

@@ -61,6 +61,7 @@ from novacron.events import ActionKind, Alternative, AutonomyMode, Decision, For
 
 from .accuracy import AccuracyTracker
 from .events import to_event
+from .live import down_note_for
 from .policy import ScalingPolicy
 from .rules import decide_group
 from .types import ForecastView, GroupState, Observation
@@ -434,11 +435,11 @@ def evaluate_group(
     stale_after_s: float = 180.0, forecast: Forecast | None = None,
     fallback_reason: str | None = None, upper_down: Sequence[float] | None = None,
     level_down: float | None = None, decision_id: uuid.UUID | None = None,
-    down_note: str | None = None,
 ) -> Outcome:
     """One evaluation of one group at event time ``now_s``. ``forecast`` is of the group's
     aggregate in % of one replica (:attr:`GroupLoad.history`); ``upper_down`` its upper bound
-    at ``level_down`` (``down_note``: why that level). ``decision_id`` (new by default) also
+    at ``level_down`` (``live.level_down_for``; the decision says why when it is the higher
+    one). ``decision_id`` (new by default) also
     names the clones: not derived from the group and event time, since a trace replayed again
     must not find the ledger entries of its previous run."""
     members = fleet.members(group_id)
@@ -475,7 +476,8 @@ def evaluate_group(
             pending.append([due, point, upper, naive])
     view = None
     if forecast is not None:
-        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down, down_note)
+        note = down_note_for(level_down) if level_down is not None else None
+        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down, note)
         lead = view.steps(sp.lead_time_s)
         pending.append([now_s + lead * view.step_s, view.point[lead - 1],
                         max(view.upper[:lead]), load.demand])

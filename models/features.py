@@ -201,16 +201,8 @@ def correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
     pairs, or a flat series), so a missing figure is never mistaken for "uncorrelated"."""
     if len(x) != len(y):
         raise ValueError(f"correlation needs aligned series, got {len(x)} and {len(y)} points")
-    if len(x) < 3:
-        return None
-    a = np.asarray(x, dtype=float)
-    b = np.asarray(y, dtype=float)
-    da = a - a.mean()
-    db = b - b.mean()
-    denom = math.sqrt(float(da @ da) * float(db @ db))
-    if denom == 0.0 or not math.isfinite(denom):
-        return None
-    return max(-1.0, min(1.0, float(da @ db) / denom))
+    r = float(correlation_matrix([x, y])[0, 1])
+    return r if r == r else None
 
 
 def correlation_matrix(rows: Sequence[Sequence[float]] | NDArray[np.float64]) -> NDArray[np.float64]:

@@ -12,9 +12,9 @@ shifts and swaps, until the CPU-time limit. Every move keeps every hard constrai
 answer is feasible whenever the start is. Pure: the caller parses files and checks results.
 
 Annealing and the local optimum after the descent run in a compiled kernel
-(optimizer_roadef_kernel, numba) at about a million move proposals per CPU second; the
-Python sweeps and annealing here are the fallback without numba and the reference its tests
-compare with.
+(optimizer_roadef_kernel, numba, a declared dependency) at about a million move proposals
+per CPU second. It is imported when a solve starts, so processes that never solve do not
+pay for numba.
 """
 
 from __future__ import annotations
@@ -319,11 +319,10 @@ def solve(
     pb: Reassignment,
     time_limit: float,
     seed: int = 0,
-    temp_scale: float = 0.3,
     chunk_share: float = 0.1,
 ) -> Result:
-    """Steepest-descent shifts, then best shift-or-swap sweeps (with the compiled kernel: 3 %
-    of the budget of its zero-temperature search over random shifts and swaps), then one probe chunk
+    """Steepest-descent shifts, then 3 % of the budget of the compiled kernel's
+    zero-temperature search over random shifts and swaps, then one probe chunk
     (`chunk_share` of the budget) each of large-neighbourhood steps (CP-SAT re-solves a few
     machines, see optimizer_roadef_lns) and of simulated annealing over shifts and swaps; the
     rest of the budget goes to whichever gained more per second. Keeps the best.
@@ -342,17 +341,14 @@ def solve(
     best = st.total()
     res = Result(st.assign.copy(), best, [(0.0, best)])
     best = _descend(st, res, best, rng, t0, time_limit)
-    if _kernel_ok():
-        # Zero-temperature kernel search over random shifts and swaps: the local optimum the
-        # Python sweeps below reach in up to a fifth of the budget, in a few CPU seconds.
-        st = _State(pb, _anneal_fast(st, res, rng, t0, clock() + 0.03 * time_limit, (0.0, 0.0)))
-        best = st.total()
-    else:
-        best = _climb(st, res, best, rng, t0, t0 + 0.2 * time_limit)
+    # Zero-temperature kernel search over random shifts and swaps: the local optimum that
+    # Python shift-or-swap sweeps reached in up to a fifth of the budget, in a few CPU seconds.
+    st = _State(pb, _anneal_fast(st, res, rng, t0, clock() + 0.03 * time_limit, (0.0, 0.0)))
+    best = st.total()
     best_assign = st.assign.copy()
     chunk = max(chunk_share * time_limit, 1e-3)
     rate: dict[str, float] = {}
-    if _kernel_ok() and _feasible_shift_share(st, rng) < KERNEL_MIN_FEASIBLE:
+    if _feasible_shift_share(st, rng) < KERNEL_MIN_FEASIBLE:
         # Jammed: few random moves are feasible, so annealing's proposals are mostly wasted
         # and CP-SAT's multi-process exchanges get the whole budget.
         best = _lns(st, res, best, rng, t0, end)
@@ -375,12 +371,8 @@ def solve(
         else:
             # Each later annealing chunk starts cooler: reheating fully from a good state
             # throws away most of what the last one found.
-            heat = temp_scale * 0.5 ** sum(1 for m in used if m == "anneal")
-            if _kernel_ok():
-                hot = (KERNEL_TEMP[0] * heat / temp_scale, KERNEL_TEMP[1])
-                cand = _anneal_fast(st, res, rng, t0, ts + span, hot)
-            else:
-                cand = _anneal(st, res, best, rng, t0, ts + span, heat)
+            heat = 0.5 ** sum(1 for m in used if m == "anneal")
+            cand = _anneal_fast(st, res, rng, t0, ts + span, (KERNEL_TEMP[0] * heat, KERNEL_TEMP[1]))
             st = _State(pb, cand)
             cost = st.total()
             if cost < best:
@@ -394,16 +386,6 @@ def solve(
     res.assign = best_assign
     res.objective = _State(pb, best_assign).total()
     return res
-
-
-def _kernel_ok() -> bool:
-    """The compiled kernel is used when numba imports (it is a dependency; the pure-Python
-    annealing stays as the fallback and as the reference the kernel's tests compare with)."""
-    try:
-        import novacron.placement.optimizer_roadef_kernel  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a declared dependency
-        return False
-    return True
 
 
 # Annealing temperatures of the compiled kernel, as multiples of the median cost increase of
@@ -598,116 +580,6 @@ def _evict_machines(st: _State, mc: NDArray[np.float64], k: int, rng: np.random.
     pool = rest[np.argsort(-score[rest], kind="stable")[: max(3 * (k - 2), 1)]]
     others = rng.choice(pool, size=min(k - 2, pool.size), replace=False)
     return np.concatenate(([first, host], others)).astype(np.int64)
-
-
-def _anneal(
-    st: _State,
-    res: Result,
-    best: int,
-    rng: np.random.Generator,
-    t0: float,
-    deadline: float,
-    temp_scale: float,
-) -> I64:
-    """Simulated annealing over swaps and shifts until the deadline; returns the best seen."""
-    clock = time.process_time
-    pb = st.pb
-    n_p = len(pb.service)
-    best_assign = st.assign.copy()
-    # Temperature from the size of typical best moves, cooled geometrically.
-    sample = []
-    for p in rng.integers(0, n_p, size=min(200, n_p)):
-        delta, fits = st.shift_deltas(int(p))
-        if fits.any():
-            sample.append(abs(int(delta[fits].min())))
-    t_start = temp_scale * float(np.mean(sample)) + 1.0 if sample else 1.0
-    t_end = t_start * 1e-4
-    cur = best
-    ta = clock()
-    left = deadline - ta
-    while left > 0:
-        elapsed = clock() - ta
-        if elapsed >= left:
-            break
-        temp = t_start * (t_end / t_start) ** (elapsed / left)
-        # Focus: draw processes from costly machines, swap partners from cheap ones.
-        mc = st.machine_cost(st.usage).astype(np.float64)
-        pool = rng.integers(0, n_p, size=512)
-        w = mc[st.assign[pool]] + 1.0 + 0.05 * mc.mean()
-        hot = pool[rng.choice(pool.size, size=64, p=w / w.sum())]
-        cool = pool[np.argsort(mc[st.assign[pool]], kind="stable")[:256]]
-        partners = rng.choice(cool, size=64)
-        # Swaps: exchange two processes, which full machines need (no shift fits there).
-        for p, q in zip(hot, partners, strict=True):
-            ds = st.swap_delta(int(p), int(q))
-            res.moves_tried += 1
-            if ds is None or not (ds <= 0 or rng.random() < np.exp(-ds / temp)):
-                continue
-            a, b = int(st.assign[p]), int(st.assign[q])
-            st.apply(int(p), b)
-            st.apply(int(q), a)
-            res.moves_made += 1
-            cur += ds
-            if cur < best:
-                best = cur
-                best_assign = st.assign.copy()
-                res.history.append((clock() - t0, best))
-        for p in hot:
-            delta, fits = st.shift_deltas(int(p))
-            res.moves_tried += 1
-            cand = np.flatnonzero(fits)
-            if cand.size == 0:
-                continue
-            m = int(cand[np.argmin(delta[cand])]) if rng.random() < 0.7 else int(rng.choice(cand))
-            dm = int(delta[m])
-            if dm <= 0 or rng.random() < np.exp(-dm / temp):
-                st.apply(int(p), m)
-                res.moves_made += 1
-                cur += dm
-                if cur < best:
-                    best = cur
-                    best_assign = st.assign.copy()
-                    res.history.append((clock() - t0, best))
-    return best_assign
-
-
-def _climb(
-    st: _State, res: Result, best: int, rng: np.random.Generator, t0: float, deadline: float
-) -> int:
-    """Best shift or swap for each process in turn (swaps scored for all partners at once),
-    until a sweep gains nothing: the exchanges between full machines that shifts miss."""
-    clock = time.process_time
-    n_p = len(st.pb.service)
-    gained = True
-    while gained and clock() < deadline:
-        gained = False
-        for p in rng.permutation(n_p).tolist():
-            if clock() >= deadline:
-                break
-            d, fits = st.shift_deltas(p)
-            shift = int(d[fits].min()) if fits.any() else 0
-            ds, ok = st.swap_deltas(p)
-            cand = np.flatnonzero(ok & (ds < min(shift, 0)))
-            res.moves_tried += 1
-            done = False
-            for q in cand[np.argsort(ds[cand], kind="stable")][:5].tolist():
-                exact = st.swap_delta(p, q)  # adds spread, dependencies, service moves
-                if exact is not None and exact < min(shift, 0):
-                    a, b = int(st.assign[p]), int(st.assign[q])
-                    st.apply(p, b)
-                    st.apply(q, a)
-                    best += exact
-                    done = True
-                    break
-            if not done and shift < 0:
-                st.apply(p, int(np.flatnonzero(fits & (d == shift))[0]))
-                best += shift
-                done = True
-            if done:
-                res.moves_made += 1
-                gained = True
-        res.history.append((clock() - t0, best))
-    return best
 
 
 def _descend(

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import down_note_for, level_down_for
+from novacron.autoscaler.live import level_down_for
 from novacron.autoscaler.live_group import (
     GroupLoad,
     default_group_policy,
@@ -127,8 +127,7 @@ async def _one(event: Any) -> tuple[Decision | None, list[Point]]:
             forecast, upper_down, fallback = await forecast_of(group, load, now, level_down)
         out = evaluate_group(group, state, view, policy, now, stale_after_s=stale_s,
                              forecast=forecast, fallback_reason=fallback, upper_down=upper_down,
-                             level_down=level_down if upper_down is not None else None,
-                             down_note=down_note_for(level_down) if level_down is not None else None)
+                             level_down=level_down if upper_down is not None else None)
     except ValueError as exc:  # e.g. a forecast or a fleet that does not validate
         await send_dead_letter(registry.GROUP_FEATURES.name, event.key, event.value,
                                f"group decision failed: {exc}", "group_scaler")
