@@ -128,3 +128,20 @@ def test_every_scaler_pays_the_policy_spot_share_of_its_capacity(
         assert spot.sum() > 0  # the spot share is charged, not only on the predictive side
         expected = ((alloc - spot) * pol.cost.on_demand_per_hour + spot * pol.cost.spot_per_hour).sum()
         assert g.cost == pytest.approx(expected * STEP / 3600)
+
+
+def test_a_lower_hpa_target_buys_the_baseline_capacity(
+    fleet: tuple[list[GroupTrace], SimConfig, list[object]],
+) -> None:
+    traces, cfg, _ = fleet
+    own = simulate_fleet(traces, cfg, "reactive")
+    low = simulate_fleet(traces, replace(cfg, hpa_target=0.4), "reactive")
+    assert sum(g.cost for g in low.groups) > 1.3 * sum(g.cost for g in own.groups)
+    assert sum(g.violation_minutes for g in low.groups) <= sum(g.violation_minutes for g in own.groups)
+    # The predictive scaler does not read it.
+    fcs = fleet[2]
+    a = simulate_fleet(traces, cfg, "predictive", fcs)  # type: ignore[arg-type]
+    b = simulate_fleet(traces, replace(cfg, hpa_target=0.4), "predictive", fcs)  # type: ignore[arg-type]
+    assert [g.cost for g in a.groups] == [g.cost for g in b.groups]
+    with pytest.raises(ValueError, match="hpa_target"):
+        simulate_fleet(traces, replace(cfg, hpa_target=0.0), "reactive")
