@@ -52,7 +52,14 @@ from typing import Any
 import numpy as np
 from novacron.autoscaler.online import conformal_forecasts
 from novacron.autoscaler.policy import ScalingPolicy
-from novacron.autoscaler.simulator import FleetResult, Forecasts, GroupTrace, SimConfig, simulate_fleet
+from novacron.autoscaler.simulator import (
+    FleetResult,
+    Forecasts,
+    GroupTrace,
+    ScalerName,
+    SimConfig,
+    simulate_fleet,
+)
 from novacron.training.data import SeriesData, load_or_synthesize, slug
 
 from bench._common import RESULTS, write_results
@@ -101,6 +108,11 @@ DROP_FRACTION = 0.75
 # autocorrelation 0.5 91 / 1.214. The same 0.95 bound on every series: 95 / 1.228; 0.99 on the
 # bursty ones with no 0.9 bound elsewhere: 276 / 1.131.
 LEVEL_DOWN_BURSTY: float | None = 0.97
+# ``--frontier``: the scale-down bound at other levels (everywhere, on bursty series), to show
+# what false-positive scale-downs cost to remove: (None, None) is no separate bound (scale-downs
+# respect the 80 % one); (1.0, 1.0) holds capacity for the largest rise seen after any step of
+# the 4 h calibration window.
+FRONTIER: tuple[tuple[float | None, float | None], ...] = ((None, None), (0.99, 0.999), (1.0, 1.0))
 QUICK_SERIES = 2
 QUICK_EVAL_S = 86_400.0
 
@@ -113,8 +125,10 @@ def to_trace(s: SeriesData) -> GroupTrace | None:
 
 
 def run_fleet(
-    traces: Sequence[GroupTrace], cfg: SimConfig, level_down: float | None = LEVEL_DOWN
-) -> tuple[dict[str, FleetResult], list[Forecasts]]:
+    traces: Sequence[GroupTrace], cfg: SimConfig, level_down: float | None = LEVEL_DOWN,
+    level_down_bursty: float | None = LEVEL_DOWN_BURSTY,
+    scalers: Sequence[ScalerName] = ("predictive", "reactive", "static"),
+) -> tuple[dict[str, FleetResult], list[Forecasts]]:  # fmt: skip
     step_s = traces[0].step_s
     first = int(cfg.warmup_s // step_s)
     pol = cfg.policy
@@ -135,10 +149,10 @@ def run_fleet(
                 level_down=level_down,
                 drop_lookback_s=DROP_LOOKBACK_S,
                 drop_fraction=DROP_FRACTION,
-                level_down_bursty=LEVEL_DOWN_BURSTY if level_down else None,
+                level_down_bursty=level_down_bursty if level_down else None,
             )
         )
-    out = {sc: simulate_fleet(traces, cfg, sc, fcs) for sc in ("predictive", "reactive", "static")}
+    out = {sc: simulate_fleet(traces, cfg, sc, fcs) for sc in scalers}
     return out, fcs
 
 
@@ -264,6 +278,26 @@ def equal_sla_figures(
     }  # fmt: skip
 
 
+def frontier_figures(
+    prefix: str, agg: dict[str, dict[str, float]],
+    fleets: Sequence[tuple[Sequence[GroupTrace], SimConfig]], policy: ScalingPolicy,
+) -> dict[str, Any]:  # fmt: skip
+    """False-positive scale-downs, cost (against the same HPA run) and utilisation of the
+    predictive rule with its scale-down bound at each ``FRONTIER`` level."""
+    out: dict[str, Any] = {}
+    for down, bursty in FRONTIER:
+        runs = [run_fleet(tr, cfg, down, bursty, ("predictive",))[0] for tr, cfg in fleets]
+        p = totals(runs, policy)["predictive"]
+        tag = f"{prefix}frontier_" + ("none_" if down is None else f"{down:g}_{bursty:g}_")
+        out[tag + "false_positive_scale_downs"] = int(p["fp_downs"])
+        out[tag + "cost_ratio_vs_reactive"] = round(p["cost"] / agg["reactive"]["cost"], 3)
+        out[tag + "utilization_avg_pct"] = round(100.0 * p["served"] / max(p["allocated"], 1e-9), 1)
+        out[tag + "sla_violation_minutes_ratio_vs_reactive"] = round(
+            p["violation_min"] / max(agg["reactive"]["violation_min"], 1e-9), 3
+        )
+    return out
+
+
 def plot(name: str, fleet: dict[str, FleetResult], path: Path, max_groups: int = 3) -> None:
     import matplotlib
 
@@ -311,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--split", choices=("dev", "heldout", "all"), default="all",
                     help="which series to run (tune on dev only)")  # fmt: skip
     ap.add_argument("--level", type=float, default=LEVEL, help="level of the conformal bound")
+    ap.add_argument(
+        "--frontier",
+        action="store_true",
+        help="also run the scale-down bound at the FRONTIER levels (predictive only)",
+    )
     ap.add_argument("--level-down", type=float, default=LEVEL_DOWN,
                     help="level of the bound scale-downs respect (<= 0: the same bound)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -371,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             agg = totals(by_split[split], policy)
             out.update(figures(f"{split}_", agg))
             out.update(equal_sla_figures(f"{split}_", agg, sims[split], policy))
+            if args.frontier:
+                out.update(frontier_figures(f"{split}_", agg, sims[split], policy))
     for (group, split), runs in sorted(by_group.items()):
         f = figures(f"{split}_{slug(group)}_", totals(runs, policy))
         keep = (
