@@ -32,13 +32,19 @@ decision carries each placement's explanation and runner-up hosts; replicas that
 are not ordered and the decision says why. A scale-in names the replicas to remove: clones
 only (NovaCron never deletes a VM it did not create), newest first, never the last running
 replica and never below ``minReplicas``.
+
+A scale-out's clones count as pending (capacity ordered) until they show up in the fleet. What
+the actuator reports on ``novacron.actions`` shortens that: a clone its outcome says was not
+made stops being pending at once (:func:`learn_outcome`), so the next scale-up the rule allows
+can order that capacity again; an outcome that never comes leaves the clone pending for lead
+time + scale-up cooldown, then it is presumed failed.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +63,15 @@ from novacron.placement.types import (
 from novacron.policy.effective import EffectivePolicy
 from novacron.policy.schema import AutoScalingProfile
 
-from novacron.events import ActionKind, Alternative, AutonomyMode, Decision, Forecast
+from novacron.events import (
+    ActionKind,
+    ActionResult,
+    ActionStatus,
+    Alternative,
+    AutonomyMode,
+    Decision,
+    Forecast,
+)
 
 from .accuracy import AccuracyTracker
 from .events import to_event
@@ -459,8 +473,16 @@ def evaluate_group(
                if n not in seen and now_s - t <= timeout}
     removing = {n: t for n, t in (memory.get("removing") or {}).items()
                 if n in seen and now_s - t <= timeout}
+    # Which decision ordered which clones, for its outcome (see learn_outcome); and the clones
+    # an outcome released, which the next scale-out names as the reason, unless they showed
+    # up after all (made before the actuator failed), until the timeout would have.
+    orders = {d: kept for d, names in (memory.get("orders") or {}).items()
+              if (kept := [n for n in names if n in ordered])}
+    released = {n: (t, why) for n, (t, why) in (memory.get("released") or {}).items()
+                if n not in seen and now_s - t <= timeout}
     serving = [m for m in running if m.vm_id not in removing]
-    memory = {**memory, "ordered": ordered, "removing": removing}
+    memory = {**memory, "ordered": ordered, "removing": removing, "orders": orders,
+              "released": released}
     load = group_load(memory, serving, now_s, tpl.vcpus, stale_after_s)
     if load is None:
         return Outcome(None, memory, f"group {group_id}: no member has a fresh feature")
@@ -513,11 +535,17 @@ def evaluate_group(
         desired = d.current + len(placed)
         text = "; ".join(f"{p['name']}: {p['placement']}" for p in placed)
         short = f"; only {len(placed)} of {d.delta} placed ({why})" if why else ""
-        explanation = f"{d.explanation}; placement: {text}{short}"
+        again = (f"; ordered again after {'; '.join(w for _, w in released.values())}"
+                 if released else "")
+        explanation = f"{d.explanation}; placement: {text}{short}{again}"
         params = {**base, "replicas": desired, "delta": len(placed), "clones": placed,
                   "target_host": placed[0]["target_host"], "name": placed[0]["name"]}
+        if released:
+            trigger["released_clones"] = sorted(released)
+            released = {}
         if acts:
             ordered = {**ordered, **{p["name"]: (now_s, p["target_host"]) for p in placed}}
+            orders = {**orders, str(decision_id): [p["name"] for p in placed]}
         action, host_id = ActionKind.SCALE_OUT, placed[0]["target_host"]
         alternatives = [*event.alternatives, *alts]
     else:
@@ -546,5 +574,64 @@ def evaluate_group(
         trigger=trigger, policy=event.policy, score=float(desired), explanation=explanation,
         alternatives=alternatives, mode=event.mode, decided_by=event.decided_by,
     )
-    memory = {**memory, "state": _stored(step.state), "ordered": ordered, "removing": removing}
+    memory = {**memory, "state": _stored(step.state), "ordered": ordered, "removing": removing,
+              "orders": orders, "released": released}
     return Outcome(decision, memory)
+
+
+# ----------------------------------------------------------------------------- outcomes
+
+
+def _made(after: Mapping[str, Any]) -> dict[str, bool]:
+    """Clone name -> whether it runs somewhere, as the actuator read the fleet after acting
+    (``after["clones"][name]["running_on"]``); empty when the result does not say (the
+    actuator stopped at an error before reading it)."""
+    clones = after.get("clones")
+    if not isinstance(clones, Mapping):
+        return {}
+    return {str(n): bool(c["running_on"]) for n, c in clones.items()
+            if isinstance(c, Mapping) and isinstance(c.get("running_on"), list)}
+
+
+def learn_outcome(memory: Memory, result: ActionResult, *,
+                  copy_id: Callable[[uuid.UUID], uuid.UUID] | None = None,
+                  ) -> tuple[Memory, str | None]:
+    """What the actuator's outcome of one of this group's scale-outs says about the clones it
+    ordered; the memory to keep and, when it changed, why (for the log).
+
+    A clone the outcome reads as running nowhere was not made, and a failed outcome that does
+    not say which clones were made (the actuator stopped at an error) made none that is not in
+    the fleet: such clones stop being pending at once. Made clones stay pending until they
+    show up in the fleet. A skipped outcome (the decision waits for an operator), an outcome
+    of anything but a scale-out, and one of a decision this memory did not order (unknown, or
+    whose clones all showed up or timed out) change nothing. ``copy_id`` gives the decision
+    id an operator-approved copy of a decision carries (``actuators.approval.approved_id``):
+    the copy's outcome answers for the original."""
+    if result.action is not ActionKind.SCALE_OUT or result.status is ActionStatus.SKIPPED:
+        return memory, None
+    orders: dict[str, list[str]] = dict(memory.get("orders") or {})
+    key = next((d for d in orders
+                if d == str(result.decision_id)
+                or (copy_id is not None and copy_id(uuid.UUID(d)) == result.decision_id)), None)
+    if key is None:
+        return memory, None
+    ordered = dict(memory.get("ordered") or {})
+    made = _made(result.after)
+    detail = " ".join(result.detail.split())[:300]
+    released = dict(memory.get("released") or {})
+    notes = []
+    for name in orders[key]:
+        if name not in ordered or made.get(name, result.status is not ActionStatus.FAILED):
+            continue
+        at, host = ordered.pop(name)
+        how = "failed" if result.status is ActionStatus.FAILED else "was not made"
+        why = f"clone {name} {how} on {host}: {detail}"
+        released[name] = (at, why)
+        notes.append(f"{why}; no longer pending")
+    if not notes:
+        return memory, None
+    left = [n for n in orders.pop(key) if n in ordered]
+    if left:
+        orders[key] = left
+    return ({**memory, "ordered": ordered, "orders": orders, "released": released},
+            f"group {result.target_id}: " + "; ".join(notes))

@@ -13,6 +13,12 @@ history short, and says so), reads the fleet and the stored policies, and lets
 ``evaluate_group`` decide; the decision goes to ``novacron.decisions`` for the actuator agent.
 Backfilled features build state only.
 
+The agent also reads ``novacron.actions`` (keyed by target id, so a group's outcomes come on
+its table's partition): an outcome of one of the group's scale-outs that says clones were not
+made releases them at once (``learn_outcome``), logged with the actuator's reason, and the
+group's next evaluation reads the fleet afresh, so a clone made before the actuator failed is
+counted as a member rather than ordered again.
+
 The fleet and the policies are read at most every few seconds of wall time: that is when to
 ask libvirt and the database again, not a time any decision reasons with.
 """
@@ -25,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from influxdb_client.client.write.point import Point
+from novacron.actuators.approval import approved_id
 from novacron.autoscaler.live import level_down_for
 from novacron.autoscaler.live_group import (
     GroupLoad,
@@ -33,19 +40,28 @@ from novacron.autoscaler.live_group import (
     group_correlations,
     group_load,
     group_policy,
+    learn_outcome,
     record_feature,
     template,
 )
 from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import runtime
-from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, group_features_topic
+from novacron.streams.app import JSON_SCHEMA, app, decisions_topic
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import PLACING_MAX_AGE_S, cache
 from novacron.streams.served import Served, served_forecast
 from novacron.streams.tsdb import TSDBWriter, decision_point, group_correlation_point
 
 from novacron import topics as registry
-from novacron.events import Decision, FeatureVector, Forecast, InvalidEvent, MetricName, decode
+from novacron.events import (
+    ActionResult,
+    Decision,
+    FeatureVector,
+    Forecast,
+    InvalidEvent,
+    MetricName,
+    decode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +70,13 @@ log = logging.getLogger(__name__)
 # (see autoscaler.live_group)
 group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
                         schema=JSON_SCHEMA)
+# The groups' features and the actuators' outcomes; both keyed by group id for a group's
+# decisions, with the same partition count, so one table partition sees both.
+group_inputs = app.topic(registry.GROUP_FEATURES.name, registry.ACTIONS.name,
+                         value_serializer="raw", key_serializer="raw")
+# Groups whose next evaluation must read the fleet afresh: an outcome released clones, and a
+# view read before the actuator made the others would count them neither pending nor running.
+_reread: set[str] = set()
 
 
 async def forecast_of(group: str, load: GroupLoad, at_s: float, level_down: float) -> Served:
@@ -65,11 +88,14 @@ async def forecast_of(group: str, load: GroupLoad, at_s: float, level_down: floa
                                  datetime.fromtimestamp(at_s, UTC), level_down)
 
 
-@app.agent(group_features_topic)
+@app.agent(group_inputs)
 async def group_scaler(stream: Any) -> None:
     writer = TSDBWriter(runtime.current().tsdb_url)
     try:
         async for event in stream.events():
+            if event.message.topic == registry.ACTIONS.name:
+                await _outcome(event)
+                continue
             decision, points = await _one(event)
             if decision is not None:
                 await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
@@ -78,6 +104,27 @@ async def group_scaler(stream: Any) -> None:
                 await writer.write_points(points)
     finally:
         await writer.close()
+
+
+async def _outcome(event: Any) -> None:
+    """Learn what an actuator made of one of a group's scale-outs; every other outcome (a VM's,
+    a group this partition holds no state of) is passed over."""
+    try:
+        result = decode(ActionResult, event.value)
+    except InvalidEvent as exc:
+        await send_dead_letter(registry.ACTIONS.name, event.key, event.value, exc.reason,
+                               "group_scaler")
+        return
+    group = result.target_id
+    # The key places the message, and the table's entry on the same partition is the group's.
+    if (event.key or b"") != group.encode() or group not in group_state:
+        return
+    memory, note = learn_outcome(dict(group_state[group]), result, copy_id=approved_id)
+    if note is None:
+        return
+    log.info("%s", note)
+    group_state[group] = memory
+    _reread.add(group)
 
 
 async def _one(event: Any) -> tuple[Decision | None, list[Point]]:
@@ -105,7 +152,8 @@ async def _one(event: Any) -> tuple[Decision | None, list[Point]]:
     pooled = group_correlations(state)
     points = [group_correlation_point(group, datetime.fromtimestamp(now, UTC), pooled)] if pooled else []
     try:
-        view = await cache.fleet(PLACING_MAX_AGE_S)
+        view = await cache.fleet(0.0 if group in _reread else PLACING_MAX_AGE_S)
+        _reread.discard(group)
         members = view.members(group)
         tpl = template(members)
         pset = await cache.policy_set()
