@@ -6,14 +6,17 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from novacron.actuators.connection import Fleet
 from novacron.serving.launcher import BentoServer
 from novacron.streams.runtime import Runtime
 from novacron.streams.worker import BackgroundWorker
 
+from novacron import topics
+from novacron.events import ActionKind, Decision, MetricName, MetricSample, decode
 from novacron.settings import Settings
 
 
@@ -73,3 +76,20 @@ def wait_for(probe: Callable[[], Any], timeout_s: float, what: str) -> Any:
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+GROUP_T0 = datetime(2026, 3, 4, 9, tzinfo=UTC)  # event time of the group-scaling tests' minute 0
+
+
+async def send_cpu(producer: AIOKafkaProducer, vm: str, host: str, minute: int, value: float,
+                   backfill: bool = False) -> None:
+    """One CPU sample of ``vm`` at ``GROUP_T0 + minute`` on ``novacron.metrics.raw``."""
+    s = MetricSample(occurred_at=GROUP_T0 + timedelta(minutes=minute), vm_id=vm, host_id=host,
+                     metric=MetricName.CPU, value=value, allocated=2, backfill=backfill)
+    await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
+
+
+def group_decisions(raw: list[bytes], group: str, action: ActionKind) -> list[Decision]:
+    """The decisions of ``group`` with ``action`` among raw ``novacron.decisions`` values."""
+    return [d for d in (decode(Decision, r) for r in raw)
+            if d.target_id == group and d.action is action]

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_support import Pipeline, Tap
+from e2e_support import GROUP_T0, Pipeline, Tap, group_decisions, send_cpu
 from novacron.actuators.xml import DiskSpec, DomainSpec, domain_xml
 from novacron.autoscaler.live_group import ANTI_AFFINITY_LABEL, GROUP_LABEL, default_group_policy
 
@@ -23,25 +23,13 @@ from novacron.events import (
     Decision,
     FeatureVector,
     InvalidEvent,
-    MetricName,
-    MetricSample,
     decode,
 )
 
 pytestmark = pytest.mark.e2e
-T0 = datetime(2026, 3, 4, 9, tzinfo=UTC)
+T0 = GROUP_T0
 
 
-async def send(producer: AIOKafkaProducer, vm: str, host: str, minute: int, value: float,
-               backfill: bool = False) -> None:
-    s = MetricSample(occurred_at=T0 + timedelta(minutes=minute), vm_id=vm, host_id=host,
-                     metric=MetricName.CPU, value=value, allocated=2, backfill=backfill)
-    await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
-
-
-def group_decisions(raw: list[bytes], group: str, action: ActionKind) -> list[Decision]:
-    return [d for d in (decode(Decision, r) for r in raw)
-            if d.target_id == group and d.action is action]
 
 
 def outcome(raw: list[bytes], d: Decision) -> list[ActionResult]:
@@ -88,7 +76,7 @@ async def test_a_failed_clone_is_ordered_again_without_waiting_for_the_timeout(
                     if dl.worker == "group_scaler" and dl.source_key == group]
         assert letter.source_topic == topics.ACTIONS.name and letter.payload == junk.decode()
         for i in range(13):
-            await send(producer, vm, host, i, 97.0, backfill=i < 12)
+            await send_cpu(producer, vm, host, i, 97.0, backfill=i < 12)
         raw = await decisions.collect(
             lambda seen: bool(group_decisions(seen, group, ActionKind.SCALE_OUT)), 90)
         [first] = group_decisions(raw, group, ActionKind.SCALE_OUT)
@@ -102,7 +90,7 @@ async def test_a_failed_clone_is_ordered_again_without_waiting_for_the_timeout(
         seen: list[bytes] = []
         minute = 13
         while not again and T0 + timedelta(minutes=minute) - first.occurred_at < timeout:
-            await send(producer, vm, host, minute, 97.0)
+            await send_cpu(producer, vm, host, minute, 97.0)
             at = T0 + timedelta(minutes=minute)
             await features.collect(lambda got, at=at: any(
                 f.vm_id == vm and f.occurred_at == at

@@ -4,11 +4,11 @@ actuator, to a running clone on a libvirt test host the group's anti-affinity al
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_support import Pipeline, Tap
+from e2e_support import GROUP_T0, Pipeline, Tap, group_decisions, send_cpu
 from novacron.actuators.clone import group_inventory
 from novacron.actuators.xml import DomainSpec, domain_xml
 from novacron.autoscaler.live_group import ANTI_AFFINITY_LABEL, CLONE_OF_LABEL, GROUP_LABEL
@@ -20,25 +20,13 @@ from novacron.events import (
     ActionStatus,
     Decision,
     FeatureVector,
-    MetricName,
-    MetricSample,
     decode,
 )
 
 pytestmark = pytest.mark.e2e
-T0 = datetime(2026, 3, 4, 9, tzinfo=UTC)
+T0 = GROUP_T0
 
 
-async def send(producer: AIOKafkaProducer, vm: str, host: str, minute: int, value: float,
-               backfill: bool = False) -> None:
-    s = MetricSample(occurred_at=T0 + timedelta(minutes=minute), vm_id=vm, host_id=host,
-                     metric=MetricName.CPU, value=value, allocated=2, backfill=backfill)
-    await producer.send_and_wait(topics.METRICS_RAW.name, s.to_bytes(), key=vm.encode())
-
-
-def group_decisions(raw: list[bytes], group: str, action: ActionKind) -> list[Decision]:
-    return [d for d in map(lambda r: decode(Decision, r), raw)
-            if d.target_id == group and d.action is action]
 
 
 def outcome(raw: list[bytes], d: Decision) -> list[ActionResult]:
@@ -57,7 +45,7 @@ async def test_group_load_leads_to_a_clone_where_the_placement_engine_said(
     async with Tap(pipeline.settings, topics.DECISIONS.name) as decisions, \
             Tap(pipeline.settings, topics.ACTIONS.name) as actions:
         for i in range(13):  # twelve backfilled minutes build state, the last one is live
-            await send(producer, vm, host, i, 97.0, backfill=i < 12)
+            await send_cpu(producer, vm, host, i, 97.0, backfill=i < 12)
         raw = await decisions.collect(
             lambda seen: bool(group_decisions(seen, group, ActionKind.SCALE_OUT)), 90)
         [d] = group_decisions(raw, group, ActionKind.SCALE_OUT)
@@ -87,9 +75,9 @@ async def test_group_load_leads_to_a_clone_where_the_placement_engine_said(
         # scale in under it; the loop ends at the first scale-in.
         for start in range(13, 133, 5):
             for minute in range(start, start + 5):
-                await send(producer, vm, host, minute, 3.0)
+                await send_cpu(producer, vm, host, minute, 3.0)
                 for c in clones:
-                    await send(producer, c.vm_id, c.host_id, minute, 3.0)
+                    await send_cpu(producer, c.vm_id, c.host_id, minute, 3.0)
             last = T0 + timedelta(minutes=start + 4)
             await features.collect(lambda got, last=last: any(
                 f.vm_id == vm and f.occurred_at == last
