@@ -12,9 +12,14 @@ from .types import Direction, ScalingDecision
 def to_event(
     d: ScalingDecision, *, host_id: str | None = None, mode: AutonomyMode = AutonomyMode.AUTO
 ) -> Decision:
-    if d.vertical:
+    params: dict[str, object]
+    if d.memory_unit_mib:
+        action = ActionKind.SCALE_MEMORY
+        params = {"memory_mib": d.desired * d.memory_unit_mib,
+                  "previous_memory_mib": d.current * d.memory_unit_mib}  # fmt: skip
+    elif d.vertical:
         action = ActionKind.SCALE_VCPU
-        params: dict[str, object] = {"vcpus": d.desired, "previous_vcpus": d.current}
+        params = {"vcpus": d.desired, "previous_vcpus": d.current}
     else:
         action = ActionKind.SCALE_OUT if d.direction is Direction.UP else ActionKind.SCALE_IN
         params = {

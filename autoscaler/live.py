@@ -1,10 +1,11 @@
 """The live decision agent's pure core: one feature vector (and maybe a forecast) in, maybe a
-vCPU decision out, with the memory to keep per VM as a JSON-able dict.
+vCPU or memory decision out, with the memory to keep per VM and metric as a JSON-able dict.
 
 The agent (``streams/decide.py``) does the I/O: it asks the serving layer for a forecast,
 keeps the memory in a Faust table and publishes the decision. Everything here runs in event
-time (the feature vector's ``occurred_at``) and goes through ``rules.decide_vcpus``, the rule
-the fleet simulator measures, so what is benchmarked is what runs.
+time (the feature vector's ``occurred_at``) and goes through ``rules.decide_vcpus`` (a CPU
+feature) or ``rules.decide_memory`` (a memory feature, in units of ``MEMORY_UNIT_MIB``): both
+are ``rules.decide``, the rule the fleet simulator measures, so what is benchmarked is what runs.
 
 The memory holds the rule's ``GroupState`` and the forecast-accuracy record of the VM: each
 forecast's point and upper bound at the lead time wait until that time has come in event
@@ -21,13 +22,13 @@ from typing import Any
 from novacron.policy.effective import EffectivePolicy
 from novacron.policy.schema import AutoScalingProfile
 
-from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast
+from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast, MetricName
 
 from .accuracy import AccuracyTracker
 from .events import to_event
 from .online import BURSTY_NOTE, bursty_now
-from .policy import ScalingPolicy
-from .rules import decide_vcpus
+from .policy import CostModel, ScalingPolicy
+from .rules import decide_memory, decide_vcpus
 from .types import ForecastView, GroupState, Observation
 
 Memory = dict[str, Any]
@@ -37,6 +38,11 @@ LEVEL = 0.8
 LEVEL_DOWN = 0.9
 # The scale-down level on a bursty series (``online.bursty``), also chosen on development series.
 LEVEL_DOWN_BURSTY = 0.97
+# Memory is resized in steps of this many MiB (a balloon target; the rule counts units).
+MEMORY_UNIT_MIB = 256
+# Price of one memory unit per hour against 1.0 per vCPU: cloud list prices put a GiB at
+# about an eighth of a vCPU (so 256 MiB at 1/32), which is what a cost delta should weigh.
+MEMORY_UNIT_COST = CostModel(on_demand_per_hour=1 / 32, spot_per_hour=0.3 / 32)
 
 
 def level_down_for(history: Sequence[float], step_s: float) -> float:
@@ -62,10 +68,31 @@ def default_vcpu_policy() -> ScalingPolicy:
     )
 
 
+def default_memory_policy() -> ScalingPolicy:
+    """Memory of one VM: 512 MiB to 16 GiB in ``MEMORY_UNIT_MIB`` steps (the actuator also
+    holds it under the domain's maximum memory), moderate profile; a balloon resize serves
+    within a minute, and a shrink looks over the whole served horizon, since memory taken
+    from under a guest's working set swaps or kills, it does not just run slower."""
+    return ScalingPolicy.from_profile(
+        "moderate", name="default", min_replicas=512 // MEMORY_UNIT_MIB,
+        max_replicas=16 * 1024 // MEMORY_UNIT_MIB, lead_time_s=60.0, horizon_s=900.0,
+        cost=MEMORY_UNIT_COST,
+    )  # fmt: skip
+
+
 def vcpu_policy(base: ScalingPolicy, effective: EffectivePolicy | None) -> ScalingPolicy:
     """One VM's vertical policy: what a stored policy sets for it (autonomy for
     ``scale_vcpu``, the autoScaling profile, scaleDownDelay) over ``base``. Fields only the
     built-in defaults fill are ignored, so a fleet without policies keeps ``base`` whole."""
+    return _vertical_policy(base, effective, "scale_vcpu")
+
+
+def memory_policy(base: ScalingPolicy, effective: EffectivePolicy | None) -> ScalingPolicy:
+    """``vcpu_policy`` for memory: the autonomy a stored policy sets for ``scale_memory``."""
+    return _vertical_policy(base, effective, "scale_memory")
+
+
+def _vertical_policy(base: ScalingPolicy, effective: EffectivePolicy | None, action: str) -> ScalingPolicy:
     if effective is None or not effective.matched:
         return base
 
@@ -73,7 +100,7 @@ def vcpu_policy(base: ScalingPolicy, effective: EffectivePolicy | None) -> Scali
         src = effective.source(path)
         return src.value if src.origin == "policy" and src.value is not None else None
 
-    mode = set_by_policy("autonomy.scale_vcpu")
+    mode = set_by_policy(f"autonomy.{action}")
     profile = set_by_policy("rules.autoScaling")
     delay = set_by_policy("rules.scaleDownDelay")
     if mode is None and profile is None and delay is None:
@@ -121,17 +148,24 @@ def evaluate(
     fallback_reason: str | None = None,
     upper_down: Sequence[float] | None = None,
     level_down: float = LEVEL_DOWN,
+    memory_unit_mib: int = MEMORY_UNIT_MIB,
 ) -> tuple[Decision | None, Memory]:
-    """One evaluation of one VM's vCPUs. ``fallback_reason`` says why there is no forecast
-    (serving down, history too short); a poor accuracy record adds its own reason.
-    ``upper_down`` is the forecast's upper bound at ``level_down`` (in %), if served: the
-    agent asks for :func:`level_down_for` the VM's history."""
+    """One evaluation of one VM's vCPUs (a CPU feature) or memory (a memory feature, whose
+    ``allocated`` is MiB, counted in ``memory_unit_mib`` units). ``fallback_reason`` says why
+    there is no forecast (serving down, history too short); a poor accuracy record adds its
+    own reason. ``upper_down`` is the forecast's upper bound at ``level_down`` (in %), if
+    served: the agent asks for :func:`level_down_for` the VM's history."""
+    if fv.metric not in (MetricName.CPU, MetricName.MEMORY):
+        raise ValueError(f"vertical scaling reads cpu or memory features, not {fv.metric.value}")
+    unit_mib = memory_unit_mib if fv.metric is MetricName.MEMORY else 0
     alloc = fv.allocated
     if alloc is None or alloc < 1:
         return None, memory  # nothing to scale against
+    if unit_mib:
+        alloc = alloc / unit_mib  # in the rule's units
     now = fv.occurred_at.timestamp()
-    current = round(alloc)
-    demand = max(0.0, fv.last) * alloc / 100.0  # vCPUs busy now
+    current = max(1, round(alloc))
+    demand = max(0.0, fv.last) * alloc / 100.0  # units busy now
     tracker = _tracker(memory)
     pending = _score_due(memory, tracker, now, demand)
     view: ForecastView | None = None
@@ -143,7 +177,10 @@ def evaluate(
     if fallback_reason is None and view is not None:
         fallback_reason = tracker.poor_reason()
     obs = Observation(at_s=now, demand=demand, ready=current)
-    step = decide_vcpus(fv.vm_id, obs, view, _state(memory), policy, fallback_reason)
+    if unit_mib:
+        step = decide_memory(fv.vm_id, obs, view, _state(memory), policy, unit_mib, fallback_reason)
+    else:
+        step = decide_vcpus(fv.vm_id, obs, view, _state(memory), policy, fallback_reason)
     st = step.state
     new_memory: Memory = {
         **memory,

@@ -52,9 +52,17 @@ def decide(
     *,
     fallback_reason: str | None = None,
     vertical: bool = False,
+    memory_unit_mib: int = 0,
 ) -> Step:
-    """One decision for one group (or one VM when ``vertical``); pure and deterministic."""
-    unit = "vCPUs" if vertical else "replicas"
+    """One decision for one group (or one VM when ``vertical``: its vCPUs, or its memory in
+    units of ``memory_unit_mib`` MiB when that is set); pure and deterministic."""
+    if memory_unit_mib < 0 or (memory_unit_mib and not vertical):
+        raise ValueError("memory_unit_mib applies to vertical decisions only, and must be >= 0")
+    unit = "MiB" if memory_unit_mib else "vCPUs" if vertical else "replicas"
+    scale = memory_unit_mib or 1
+
+    def q(n: int) -> str:  # an amount of capacity, as the operator reads it
+        return f"{n * scale} {unit}"
     current = obs.current
     t = obs.at_s
     use_forecast = forecast is not None and fallback_reason is None
@@ -77,7 +85,7 @@ def decide(
             *([f"{forecast.level:.0%} bound above 100 %"] if lead_upper > current else []),
         ]
         up_now = bool(reasons)
-        up_why = f"{' and '.join(reasons)} of {current} {unit}"
+        up_why = f"{' and '.join(reasons)} of {q(current)}"
         down_signal = max(horizon_upper, obs.demand)
         rule_up = Rule.PREDICTIVE if lead_upper >= obs.demand else Rule.GUARD
         at_down = f" at {forecast.level_down:.0%}" if forecast.upper_down and forecast.level_down else ""
@@ -106,7 +114,7 @@ def decide(
         down_step = current  # the bound decides how far down
     else:
         up_now = obs.demand > policy.scale_up_threshold * current
-        up_why = f"above {policy.scale_up_threshold:.0%} of {current} {unit}"
+        up_why = f"above {policy.scale_up_threshold:.0%} of {q(current)}"
         rule_up = Rule.REACTIVE
         basis = f"reactive fallback ({fallback_reason}): measured demand {obs.demand:.2f} units"
         trigger = {"demand": obs.demand, "fallback_reason": fallback_reason}
@@ -126,7 +134,7 @@ def decide(
     bounded = _bounded(current, policy)
     if bounded != current:
         direction = Direction.UP if bounded > current else Direction.DOWN
-        why = f"{current} {unit} is outside [{policy.min_replicas}, {policy.max_replicas}]"
+        why = f"{q(current)} is outside [{policy.min_replicas * scale}, {policy.max_replicas * scale}]"
         return _decision(
             target_id,
             obs,
@@ -139,6 +147,7 @@ def decide(
             trigger,
             vertical,
             unit,
+            memory_unit_mib,
             "keep the size",
             "breaks the policy's bounds",
         )
@@ -162,7 +171,7 @@ def decide(
         )
         why = (
             f"{basis}; {up_why}: "
-            f"{current} -> {desired} {unit} ({sizing} of {desired} {unit}, policy "
+            f"{current * scale} -> {q(desired)} ({sizing} of {q(desired)}, policy "
             f"{policy.name}/{policy.profile.value})"
         )
         return _decision(
@@ -177,7 +186,8 @@ def decide(
             trigger,
             vertical,
             unit,
-            f"keep {current} {unit}",
+            memory_unit_mib,
+            f"keep {q(current)}",
             f"would exceed {policy.scale_up_threshold:.0%} utilisation",
         )
 
@@ -193,15 +203,16 @@ def decide(
     if desired >= current:
         return Step(None, state)
     low_mark = (
-        f"the bound has fitted in fewer than {current} {unit} at the {policy.target:.0%} target"
+        f"the bound has fitted in {'less' if memory_unit_mib else 'fewer'} than {q(current)} at the "
+        f"{policy.target:.0%} target"
         if use_forecast
-        else f"below {policy.scale_down_threshold:.0%} of {current} {unit}"
+        else f"below {policy.scale_down_threshold:.0%} of {q(current)}"
     )
     why = (
         f"{basis}; {low_mark} for {(t - low_since) / 60:.0f} min (delay "
-        f"{policy.scale_down_delay_s / 60:.0f} min): {current} -> {desired} {unit}, "
+        f"{policy.scale_down_delay_s / 60:.0f} min): {current * scale} -> {q(desired)}, "
         f"{'the bound stays' if use_forecast else 'demand is'} under {policy.target:.0%} of "
-        f"{desired} {unit} (policy {policy.name}/{policy.profile.value})"
+        f"{q(desired)} (policy {policy.name}/{policy.profile.value})"
     )
     return _decision(
         target_id,
@@ -215,7 +226,8 @@ def decide(
         trigger,
         vertical,
         unit,
-        f"keep {current} {unit}",
+        memory_unit_mib,
+        f"keep {q(current)}",
         "pays for capacity the bound says stays idle",
     )
 
@@ -223,7 +235,7 @@ def decide(
 def _decision(
     target_id: str, obs: Observation, state: GroupState, policy: ScalingPolicy, desired: int,
     direction: Direction, rule: Rule, why: str, trigger: dict[str, object], vertical: bool,
-    unit: str, alt: str, alt_why: str,
+    unit: str, memory_unit_mib: int, alt: str, alt_why: str,
 ) -> Step:  # fmt: skip
     delta, spot_after = cost_delta(obs.current, state.spot, desired, policy)
     why = f"{why}; cost {delta:+.3f}/h"
@@ -240,7 +252,7 @@ def _decision(
         target_id=target_id, direction=direction, current=obs.current, desired=desired,
         rule=rule, at_s=obs.at_s, explanation=why, cost_delta_per_hour=delta,
         spot_after=spot_after, trigger=dict(trigger), policy=policy.name, vertical=vertical,
-        alternatives=((alt, alt_why),),
+        memory_unit_mib=memory_unit_mib, alternatives=((alt, alt_why),),
     )  # fmt: skip
     return Step(decision, new_state)
 
@@ -260,3 +272,16 @@ def decide_vcpus(
     """Vertical: vCPUs of one VM (``min_replicas``/``max_replicas`` bound the vCPUs; a live
     resize has no boot time, so callers pass a short ``lead_time_s``)."""
     return decide(vm_id, obs, forecast, state, policy, fallback_reason=fallback_reason, vertical=True)
+
+
+def decide_memory(
+    vm_id: str, obs: Observation, forecast: ForecastView | None, state: GroupState,
+    policy: ScalingPolicy, unit_mib: int, fallback_reason: str | None = None,
+) -> Step:  # fmt: skip
+    """Vertical: memory of one VM, counted in units of ``unit_mib`` MiB (``obs`` and the
+    forecast in those units; ``min_replicas``/``max_replicas`` bound the units). A balloon
+    resize is live, so callers pass a short ``lead_time_s``; the explanation speaks MiB."""
+    if unit_mib < 1:
+        raise ValueError(f"unit_mib must be >= 1, got {unit_mib}")
+    return decide(vm_id, obs, forecast, state, policy, fallback_reason=fallback_reason,
+                  vertical=True, memory_unit_mib=unit_mib)  # fmt: skip

@@ -119,6 +119,7 @@ class ScalingDecision:
     trigger: dict[str, Any] = field(default_factory=dict)
     policy: str = "default"
     vertical: bool = False
+    memory_unit_mib: int = 0  # > 0: a vertical memory decision, counted in units of this many MiB
     alternatives: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -1,7 +1,9 @@
-"""Decision agent: forecast each VM's CPU through the BentoML service, then let the autoscaler
-decide (``autoscaler.live.evaluate`` -> ``autoscaler.rules.decide_vcpus``, the rule the fleet
-simulator measures) under the VM's vertical policy: the runtime's, with what a stored policy
-matching the VM's labels sets (autonomy for scale_vcpu, profile, scale-down delay). Members of
+"""Decision agent: forecast each VM's CPU and memory through the BentoML service, then let the
+autoscaler decide (``autoscaler.live.evaluate`` -> ``autoscaler.rules.decide_vcpus`` or
+``decide_memory``, the rule the fleet simulator measures) under the VM's vertical policy: the
+runtime's, with what a stored policy matching the VM's labels sets (autonomy for scale_vcpu or
+scale_memory, profile, scale-down delay). CPU and memory are decided apart, each with its own
+state, so a VM may get a vCPU resize and a memory resize from the same minute's features. Members of
 a VM group are left to the group agents. If serving is down or slow, or a VM's forecasts have
 lately been poor, the reactive rule decides and the decision says so. Event time throughout."""
 
@@ -11,7 +13,7 @@ import logging
 from typing import Any
 
 from influxdb_client.client.write.point import Point
-from novacron.autoscaler.live import evaluate, level_down_for, vcpu_policy
+from novacron.autoscaler.live import evaluate, level_down_for, memory_policy, vcpu_policy
 from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
@@ -24,9 +26,10 @@ from novacron import topics as registry
 from novacron.events import FeatureVector, Forecast, MetricName
 
 log = logging.getLogger(__name__)
+_VERTICAL = (MetricName.CPU, MetricName.MEMORY)  # the metrics a VM is resized on
 
-# vm_id -> {"eval": last evaluation (event time, unix s), plus the autoscaler's memory: its
-# rule state and the VM's forecast-accuracy record} (see autoscaler.live)
+# vm_id (CPU) or "vm_id|memory" -> {"eval": last evaluation (event time, unix s), plus the
+# autoscaler's memory: its rule state and the VM's forecast-accuracy record} (autoscaler.live)
 decider_state = app.Table(
     "decider-state", default=dict, partitions=app.conf.topic_partitions, schema=JSON_SCHEMA
 )
@@ -52,10 +55,11 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         fv = await decode_or_dead_letter(
             FeatureVector, registry.FEATURES.name, event.key, event.value, "decision_agent"
         )
-        if fv is None or fv.metric != MetricName.CPU or fv.backfill:
+        if fv is None or fv.metric not in _VERTICAL or fv.backfill:
             continue
         rt = runtime.current()
-        state = dict(decider_state[fv.vm_id])
+        key = fv.vm_id if fv.metric is MetricName.CPU else f"{fv.vm_id}|{fv.metric.value}"
+        state = dict(decider_state[key])
         now = fv.occurred_at.timestamp()
         if state.get("eval") is not None and now - state["eval"] < rt.evaluate_every_s:
             continue
@@ -64,8 +68,10 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
         if vm is not None and vm.group is not None:
             continue
         policies = await cache.policy_set()
-        policy = vcpu_policy(rt.scaling, policies.effective(vm.labels, cache.tags_of(vm.vm_id))
-                             if policies is not None and vm is not None else None)
+        effective = (policies.effective(vm.labels, cache.tags_of(vm.vm_id))
+                     if policies is not None and vm is not None else None)  # fmt: skip
+        policy = (vcpu_policy(rt.scaling, effective) if fv.metric is MetricName.CPU
+                  else memory_policy(rt.memory_scaling, effective))  # fmt: skip
         state["eval"] = now
         forecast: Forecast | None = None
         upper_down: list[float] | None = None
@@ -83,10 +89,10 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
             await send_dead_letter(
                 registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"
             )
-            decider_state[fv.vm_id] = state
+            decider_state[key] = state
             continue
         if decision is not None:
             await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
             points.append(decision_point(decision))
-        decider_state[fv.vm_id] = state
+        decider_state[key] = state
         await writer.write_points(points)

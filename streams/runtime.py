@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from novacron.actuators.connection import Fleet
-from novacron.autoscaler.live import default_vcpu_policy
+from novacron.autoscaler.live import default_memory_policy, default_vcpu_policy
 from novacron.autoscaler.policy import ScalingPolicy
 from novacron.serving.client import ForecastClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +20,8 @@ class Runtime:
     fleet: Fleet
     sessions: sessionmaker[Session]
     forecasts: ForecastClient
-    scaling: ScalingPolicy = field(default_factory=default_vcpu_policy)
+    scaling: ScalingPolicy = field(default_factory=default_vcpu_policy)  # a VM's vCPUs
+    memory_scaling: ScalingPolicy = field(default_factory=default_memory_policy)  # its memory
     paused: bool = False
     feature_window_s: float = 900.0
     history_points: int = 240
