@@ -26,7 +26,7 @@ from novacron.events import AutonomyMode, Decision, FeatureVector, Forecast, Met
 
 from .accuracy import AccuracyTracker
 from .events import to_event
-from .online import BURSTY_NOTE, bursty_now
+from .online import BURSTY_NOTE, bursty_now, peak_bound_now
 from .policy import CostModel, ScalingPolicy
 from .rules import decide_memory, decide_vcpus
 from .types import ForecastView, GroupState, Observation
@@ -53,6 +53,23 @@ def level_down_for(history: Sequence[float], step_s: float) -> float:
     if len(history) < 2:
         return LEVEL_DOWN
     return LEVEL_DOWN_BURSTY if bursty_now(history, step_s) else LEVEL_DOWN
+
+
+def peak_bounds(
+    history: Sequence[float], step_s: float, forecast: Forecast, level_down: float | None
+) -> tuple[list[float] | None, list[float] | None]:
+    """Bounds on the peak to come (``online.peak_bound_now``, from the series' own recent
+    history, in its unit) at the forecast's level and at ``level_down``, one per forecast step;
+    (None, None) when the history is not on the forecast's step. The rule then respects the
+    higher of these and the served bands: the served model's bands are per step and were
+    calibrated across many series, while what a scaling decision needs is a bound on the peak,
+    calibrated on this series, which is what ``bench.fleet_autoscaling`` measures the rule with."""
+    if not history or abs(step_s - forecast.step_s) > 1e-9:
+        return None, None
+    n = len(forecast.point)
+    up = peak_bound_now(history, step_s, n, forecast.level).tolist()
+    down = peak_bound_now(history, step_s, n, level_down).tolist() if level_down is not None else None
+    return up, down
 
 
 def down_note_for(level_down: float) -> str | None:
@@ -170,8 +187,11 @@ def evaluate(
     pending = _score_due(memory, tracker, now, demand)
     view: ForecastView | None = None
     if forecast is not None:
+        peak, peak_down = peak_bounds(fv.history, fv.step_s, forecast,
+                                      level_down if upper_down is not None else None)
         view = ForecastView.from_event(forecast, alloc, upper_down, level_down,
-                                       down_note_for(level_down))
+                                       down_note_for(level_down), peak_upper=peak,
+                                       peak_upper_down=peak_down)  # fmt: skip
         lead = view.steps(policy.lead_time_s)
         pending.append([now + lead * view.step_s, view.point[lead - 1], max(view.upper[:lead]), demand])
     if fallback_reason is None and view is not None:

@@ -56,21 +56,34 @@ class ForecastView:
     @classmethod
     def from_event(
         cls, forecast: Forecast, allocated: float, upper_down: Sequence[float] | None = None,
-        level_down: float | None = None, down_note: str | None = None,
+        level_down: float | None = None, down_note: str | None = None, *,
+        peak_upper: Sequence[float] | None = None, peak_upper_down: Sequence[float] | None = None,
     ) -> ForecastView:  # fmt: skip
         """From a live Forecast of utilisation (% of ``allocated`` units) to demand units;
         ``upper_down`` is the served upper bound at ``level_down``, in % too (``down_note``:
-        why that level, for the explanation)."""
+        why that level, for the explanation). ``peak_upper`` / ``peak_upper_down``, in % and
+        as long as the forecast, are bounds on the peak to come at the same two levels
+        (``online.peak_bound_now``): each bound becomes the higher of the two, step by step."""
         k = allocated / 100.0
+        n = len(forecast.upper)
+        for name, extra in (("peak_upper", peak_upper), ("peak_upper_down", peak_upper_down)):
+            if extra is not None and len(extra) != n:
+                raise ValueError(f"{name} must be as long as the forecast ({n} steps)")
+        up = list(forecast.upper)
+        if peak_upper is not None:
+            up = [max(u, p) for u, p in zip(up, peak_upper, strict=True)]
         down = None
         if upper_down is not None:
-            down = tuple(max(0.0, u * k, v * k) for u, v in zip(upper_down, forecast.upper, strict=True))
+            served = (upper_down if peak_upper_down is None
+                      else [max(u, p) for u, p in zip(upper_down, peak_upper_down, strict=True)])  # fmt: skip
+            down = tuple(max(0.0, u * k, v * k) for u, v in zip(served, up, strict=True))
+        model = forecast.model + ("+conformal_peak" if peak_upper is not None else "")
         return cls(
             point=tuple(max(0.0, p * k) for p in forecast.point),
-            upper=tuple(max(0.0, u * k) for u in forecast.upper),
+            upper=tuple(max(0.0, u * k) for u in up),
             step_s=forecast.step_s,
             level=forecast.level,
-            model=forecast.model,
+            model=model,
             model_version=forecast.model_version,
             event_id=str(forecast.event_id),
             upper_down=down,

@@ -188,3 +188,27 @@ def test_the_live_classification_is_the_simulators() -> None:
             assert bursty_now(y, step) == whole, (trial, step)
             positives += whole
     assert positives > 20  # both answers are exercised
+
+
+def test_the_vms_own_bursts_hold_back_a_scale_down_the_served_band_would_allow() -> None:
+    # Idle at 5 % of 4 vCPUs between bursts to 90 % (3 min every 20 min). The served band
+    # (a model calibrated across many series) says 8 % at most; the VM's own history says a
+    # burst may well come within the scale-down window.
+    burst = [90.0 if i % 20 < 3 else 5.0 for i in range(240)]
+
+    def run(with_history: bool) -> list[int]:
+        memory: Memory = {}
+        sizes = []
+        for i in range(60):
+            at = T0 + timedelta(minutes=i)
+            hist = [*burst[i + 3 : i + 180], 5.0] if with_history else []  # ends idle, now
+            fv = features(last=5, alloc=4, at=at).model_copy(update={"history": hist, "step_s": 60.0})
+            d, memory = evaluate(fv, forecast([5.0] * 15, [8.0] * 15, at), memory, POL,
+                                 upper_down=[8.0] * 15, level_down=0.9)  # fmt: skip
+            if d is not None:
+                sizes.append(int(d.params["vcpus"]))
+                assert "conformal_peak" in d.explanation or not with_history
+        return sizes
+
+    assert run(False) and min(run(False)) < 4  # the served band alone lets it shrink
+    assert all(s >= 4 for s in run(True))  # its own bursts keep the vCPUs

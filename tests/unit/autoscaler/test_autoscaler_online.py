@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
-from novacron.autoscaler.online import after_drop, bursty, conformal_forecasts, conformal_peak
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from novacron.autoscaler.online import (
+    CALIBRATION_WINDOW_S,
+    DROP_FRACTION,
+    DROP_LOOKBACK_S,
+    after_drop,
+    bursty,
+    conformal_forecasts,
+    conformal_peak,
+    peak_bound_now,
+)
 from novacron.autoscaler.simulator import GroupTrace
 
 STEP = 300.0
@@ -147,3 +158,26 @@ def test_bursty_steps_get_the_higher_scale_down_bound_and_say_why() -> None:
     smooth = conformal_forecasts(GroupTrace("s", STEP, 0.0, series(9)), first, n, h, level=0.8,
                                  window_s=4 * 3600.0, level_down=0.9, level_down_bursty=0.97)  # fmt: skip
     assert smooth.level_down_steps is not None and np.mean(smooth.level_down_steps > 0.9) < 0.05
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    horizon=st.integers(1, 15),
+    extra=st.integers(0, 400),
+    level=st.sampled_from([0.5, 0.8, 0.9, 0.97, 1.0]),
+    seed=st.integers(0, 10_000),
+    whole=st.booleans(),
+)
+def test_the_live_peak_bound_is_the_simulators_last_row(
+    horizon: int, extra: int, level: float, seed: int, whole: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = horizon + 1 + extra
+    y = np.maximum(0.0, rng.normal(5, 2, n).cumsum() / 10 + (rng.random(n) < 0.05) * rng.normal(0, 8, n))
+    if whole:  # ties: on/off series move by whole units
+        y = np.round(y)
+    step = 60.0
+    regime = after_drop(y, step, DROP_LOOKBACK_S, DROP_FRACTION)
+    _, upper, _ = conformal_peak(y, step, horizon, level=level, window_s=CALIBRATION_WINDOW_S,
+                                 path="level", regime=regime)  # fmt: skip
+    np.testing.assert_allclose(peak_bound_now(y, step, horizon, level), upper[-1], rtol=0, atol=1e-9)
