@@ -37,7 +37,10 @@ A scale-out's clones count as pending (capacity ordered) until they show up in t
 the actuator reports on ``novacron.actions`` shortens that: a clone its outcome says was not
 made stops being pending at once (:func:`learn_outcome`), so the next scale-up the rule allows
 can order that capacity again; an outcome that never comes leaves the clone pending for lead
-time + scale-up cooldown, then it is presumed failed.
+time + scale-up cooldown, then it is presumed failed. The host a clone failed on is excluded
+from the group's placements for :data:`AVOID_FAILED_HOST_S` of event time, or until a clone of
+the group is made there; when the excluded hosts are the only ones a replica fits, it is placed
+without the exclusion (scaling beats avoiding), and the decision says so.
 """
 
 from __future__ import annotations
@@ -92,6 +95,13 @@ CLONE_OF_LABEL = "clone_of"
 CLONED_AT_LABEL = "novacron.io/cloned-at"
 
 TOPOLOGY_KEYS = ("host", "rack", "zone")
+# How long, in event time, a group's scale-outs keep off a host where one of its clones just
+# failed. A bound in time, not "until a clone succeeds there": while the host is avoided the
+# group places nothing there, so a success could only come from the fallback. A quarter-hour
+# spans several retries at the scale-up cooldown (none of them on the same host) and is short
+# enough that a host whose fault was transient or fixed (a pool remounted, disk freed) is used
+# again soon. Event time, as every decision reasons: a replay at 60x is not a wall-clock minute.
+AVOID_FAILED_HOST_S = 900.0
 # A group id names the clones (domain names) and is the decisions' target id.
 GROUP_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,150}$")
 Memory = dict[str, Any]
@@ -416,10 +426,13 @@ def clone_names(group_id: str, decision_id: uuid.UUID, n: int) -> list[str]:
 
 
 def _place(group_id: str, fleet: FleetView, tpl: FleetVm, names: Sequence[str],
-           anti: tuple[str, bool] | None) -> tuple[list[dict[str, Any]], list[Alternative], str]:
+           anti: tuple[str, bool] | None, exclude: frozenset[str] = frozenset(),
+           ) -> tuple[list[dict[str, Any]], list[Alternative], str]:
     """Place ``names`` one after the other (each sees the ones before); stops at the first
-    that fits nowhere. Returns the placements, the first one's runner-up hosts and why the
-    rest were not placed (empty when all were)."""
+    that fits nowhere. Hosts in ``exclude`` take none, unless they are the only hosts a replica
+    fits: then it is placed without the exclusion, and its placement says
+    ``"exclusion_dropped": True``. Returns the placements, the first one's runner-up hosts and
+    why the rest were not placed (empty when all were)."""
     state = fleet_state(fleet)
     scheduler = Scheduler(state)
     terms: tuple[AffinityTerm, ...] = ()
@@ -430,14 +443,20 @@ def _place(group_id: str, fleet: FleetView, tpl: FleetVm, names: Sequence[str],
     out: list[dict[str, Any]] = []
     alts: list[Alternative] = []
     for name in names:
-        req = PlacementRequest(VMSpec(name, tpl.vcpus, tpl.memory_mib, labels=labels),
-                               Constraints(affinity=terms))
-        d = scheduler.decide(req, commit=True)
+        vm = VMSpec(name, tpl.vcpus, tpl.memory_mib, labels=labels)
+        d = scheduler.decide(PlacementRequest(vm, Constraints(affinity=terms,
+                                                              exclude_hosts=exclude)), commit=True)
+        dropped = False
+        if d.status != DecisionStatus.PLACED and exclude:  # a pending decision committed nothing
+            d = scheduler.decide(PlacementRequest(vm, Constraints(affinity=terms)), commit=True)
+            dropped = d.status == DecisionStatus.PLACED
         if d.status != DecisionStatus.PLACED or d.target_node is None:
             return out, alts, d.explanation
         out.append({"name": name, "target_host": d.target_node, "score": d.score,
                     "placement": d.explanation,
                     "trace": [[f, n] for f, n in d.trace]})
+        if dropped:
+            out[-1]["exclusion_dropped"] = True
         if not alts:
             alts = [Alternative(option=f"place {name} on {a.node}", score=a.score,
                                 why_not=a.why_lost) for a in d.alternatives]
@@ -449,13 +468,15 @@ def evaluate_group(
     stale_after_s: float = 180.0, forecast: Forecast | None = None,
     fallback_reason: str | None = None, upper_down: Sequence[float] | None = None,
     level_down: float | None = None, decision_id: uuid.UUID | None = None,
+    avoid_failed_host_s: float = AVOID_FAILED_HOST_S,
 ) -> Outcome:
     """One evaluation of one group at event time ``now_s``. ``forecast`` is of the group's
     aggregate in % of one replica (:attr:`GroupLoad.history`); ``upper_down`` its upper bound
     at ``level_down`` (``live.level_down_for``; the decision says why when it is the higher
     one). ``decision_id`` (new by default) also
     names the clones: not derived from the group and event time, since a trace replayed again
-    must not find the ledger entries of its previous run."""
+    must not find the ledger entries of its previous run. A host a clone failed on is avoided
+    for ``avoid_failed_host_s`` of event time after the outcome said so (:func:`learn_outcome`)."""
     members = fleet.members(group_id)
     tpl = template(members)
     memory = {**memory, "eval": now_s,
@@ -480,9 +501,12 @@ def evaluate_group(
               if (kept := [n for n in names if n in ordered])}
     released = {n: (t, why) for n, (t, why) in (memory.get("released") or {}).items()
                 if n not in seen and now_s - t <= timeout}
+    # Hosts a clone failed on, kept off for a while (see AVOID_FAILED_HOST_S).
+    avoid = {h: (t, why) for h, (t, why) in (memory.get("avoid") or {}).items()
+             if now_s - t <= avoid_failed_host_s}
     serving = [m for m in running if m.vm_id not in removing]
     memory = {**memory, "ordered": ordered, "removing": removing, "orders": orders,
-              "released": released}
+              "released": released, "avoid": avoid}
     load = group_load(memory, serving, now_s, tpl.vcpus, stale_after_s)
     if load is None:
         return Outcome(None, memory, f"group {group_id}: no member has a fresh feature")
@@ -528,7 +552,7 @@ def evaluate_group(
         coming = tuple(FleetVm(n, h, tpl.vcpus, tpl.memory_mib, tpl.labels)
                        for n, (_, h) in ordered.items())
         placed, alts, why = _place(group_id, FleetView(fleet.hosts, fleet.vms + coming), tpl,
-                                   names, policy.anti_affinity)
+                                   names, policy.anti_affinity, frozenset(avoid))
         if not placed:  # nothing ordered: the rule's memory stays as it was, so it retries
             return Outcome(None, memory, f"group {group_id}: wanted {d.current} -> {d.desired} "
                            f"replicas, but no replica can be placed: {why}")
@@ -537,12 +561,15 @@ def evaluate_group(
         short = f"; only {len(placed)} of {d.delta} placed ({why})" if why else ""
         again = (f"; ordered again after {'; '.join(w for _, w in released.values())}"
                  if released else "")
-        explanation = f"{d.explanation}; placement: {text}{short}{again}"
+        explanation = (f"{d.explanation}; placement: {text}{short}{again}"
+                       f"{_avoided(avoid, placed, now_s, avoid_failed_host_s)}")
         params = {**base, "replicas": desired, "delta": len(placed), "clones": placed,
                   "target_host": placed[0]["target_host"], "name": placed[0]["name"]}
         if released:
             trigger["released_clones"] = sorted(released)
             released = {}
+        if avoid:
+            trigger["avoided_hosts"] = sorted(avoid)
         if acts:
             ordered = {**ordered, **{p["name"]: (now_s, p["target_host"]) for p in placed}}
             orders = {**orders, str(decision_id): [p["name"] for p in placed]}
@@ -579,6 +606,21 @@ def evaluate_group(
     return Outcome(decision, memory)
 
 
+def _avoided(avoid: Mapping[str, tuple[float, str]], placed: Sequence[Mapping[str, Any]],
+             now_s: float, window_s: float) -> str:
+    """What a scale-out's explanation says of the hosts it kept off."""
+    if not avoid:
+        return ""
+    hosts = ", ".join(sorted(avoid))
+    why = "; ".join(w for _, w in avoid.values())
+    until = max(0, round((max(t for t, _ in avoid.values()) + window_s - now_s) / 60))
+    dropped = [str(p["name"]) for p in placed if p.get("exclusion_dropped")]
+    if dropped:
+        return (f"; avoiding {hosts} (after {why}) left no host for {', '.join(dropped)}, "
+                "so placed without avoiding them rather than not scaling")
+    return f"; avoided {hosts} for another {until} min after {why}"
+
+
 # ----------------------------------------------------------------------------- outcomes
 
 
@@ -593,45 +635,65 @@ def _made(after: Mapping[str, Any]) -> dict[str, bool]:
             if isinstance(c, Mapping) and isinstance(c.get("running_on"), list)}
 
 
+def _ordered_by(orders: Mapping[str, Any], result: ActionResult,
+                copy_id: Callable[[uuid.UUID], uuid.UUID] | None) -> str | None:
+    """The key of ``orders`` (a decision id) the result answers for."""
+    return next((d for d in orders
+                 if d == str(result.decision_id)
+                 or (copy_id is not None and copy_id(uuid.UUID(d)) == result.decision_id)), None)
+
+
 def learn_outcome(memory: Memory, result: ActionResult, *,
                   copy_id: Callable[[uuid.UUID], uuid.UUID] | None = None,
                   ) -> tuple[Memory, str | None]:
     """What the actuator's outcome of one of this group's scale-outs says about the clones it
     ordered; the memory to keep and, when it changed, why (for the log).
 
-    A clone the outcome reads as running nowhere was not made, and a failed outcome that does
-    not say which clones were made (the actuator stopped at an error) made none that is not in
-    the fleet: such clones stop being pending at once. Made clones stay pending until they
-    show up in the fleet. A skipped outcome (the decision waits for an operator), an outcome
-    of anything but a scale-out, and one of a decision this memory did not order (unknown, or
-    whose clones all showed up or timed out) change nothing. ``copy_id`` gives the decision
-    id an operator-approved copy of a decision carries (``actuators.approval.approved_id``):
-    the copy's outcome answers for the original."""
+    A clone the outcome reads as running nowhere was not made, and a failed outcome
+    that does not say which clones were made (the actuator stopped at an error) made none that
+    is not in the fleet: such clones stop being pending at once, and the host each was meant
+    for is avoided by the group's placements (:data:`AVOID_FAILED_HOST_S`, from the group's
+    event time). A clone made on an avoided host (placed there because nothing else fitted)
+    ends the avoidance. Made clones stay pending until they show up in the fleet.
+
+    A skipped outcome (the decision waits for an operator), an outcome of any other action, and
+    one of a decision this memory did not order (unknown, or whose clones all showed up or
+    timed out) change nothing. ``copy_id`` gives the decision id an operator-approved
+    copy of a decision carries (``actuators.approval.approved_id``): the copy's outcome answers
+    for the original."""
     if result.action is not ActionKind.SCALE_OUT or result.status is ActionStatus.SKIPPED:
         return memory, None
     orders: dict[str, list[str]] = dict(memory.get("orders") or {})
-    key = next((d for d in orders
-                if d == str(result.decision_id)
-                or (copy_id is not None and copy_id(uuid.UUID(d)) == result.decision_id)), None)
+    key = _ordered_by(orders, result, copy_id)
     if key is None:
         return memory, None
     ordered = dict(memory.get("ordered") or {})
     made = _made(result.after)
     detail = " ".join(result.detail.split())[:300]
     released = dict(memory.get("released") or {})
+    avoid = dict(memory.get("avoid") or {})
+    since = float(memory.get("event_s") or 0.0)
     notes = []
     for name in orders[key]:
-        if name not in ordered or made.get(name, result.status is not ActionStatus.FAILED):
+        if name not in ordered:
+            continue
+        if made.get(name, result.status is not ActionStatus.FAILED):
+            host = ordered[name][1]
+            if made.get(name) and host in avoid:
+                del avoid[host]
+                notes.append(f"clone {name} was made on {host}: no longer avoided")
             continue
         at, host = ordered.pop(name)
         how = "failed" if result.status is ActionStatus.FAILED else "was not made"
         why = f"clone {name} {how} on {host}: {detail}"
         released[name] = (at, why)
-        notes.append(f"{why}; no longer pending")
+        avoid[host] = (max(since, at), why)
+        notes.append(f"{why}; {host} avoided by the next placements; no longer pending")
     if not notes:
         return memory, None
     left = [n for n in orders.pop(key) if n in ordered]
     if left:
         orders[key] = left
-    return ({**memory, "ordered": ordered, "orders": orders, "released": released},
+    return ({**memory, "ordered": ordered, "orders": orders, "released": released,
+             "avoid": avoid},
             f"group {result.target_id}: " + "; ".join(notes))

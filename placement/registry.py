@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .filters.excluded_hosts import ExcludedHosts
 from .filters.host_affinity import HostAffinity
 from .filters.host_available import HostAvailable
 from .filters.numa import NumaFit
@@ -28,6 +29,7 @@ ScorerFactory = Callable[[PluginSettings], ScorePlugin]
 
 FILTERS: dict[str, FilterFactory] = {
     "host_available": HostAvailable,
+    "excluded_hosts": ExcludedHosts,
     "spot_allowed": SpotAllowed,
     "host_affinity": HostAffinity,
     "resources": ResourceFit,
@@ -53,6 +55,7 @@ SCORERS: dict[str, ScorerFactory] = {
 # filter that rejects it, so this order is also the order of that report.
 DEFAULT_FILTER_ORDER: tuple[str, ...] = (
     "host_available",
+    "excluded_hosts",
     "spot_allowed",
     "host_affinity",
     "resources",

@@ -165,6 +165,7 @@ class Constraints:
     host_affinity: tuple[HostAffinityTerm, ...] = ()
     spread: tuple[TopologySpreadTerm, ...] = ()
     allow_spot: bool = False
+    exclude_hosts: frozenset[str] = frozenset()  # host ids the VM must not go to
 
 
 @dataclass(frozen=True)

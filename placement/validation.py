@@ -150,6 +150,11 @@ def validate_request(
             errors.append(FieldError(f"{f}.values", "In needs at least one value"))
         if not h.hard:
             errors += _weight(f"{f}.weight", h.weight)
+    ex = c.exclude_hosts
+    if not isinstance(ex, (set, frozenset, tuple, list)) or not all(
+        isinstance(h, str) for h in ex
+    ):
+        errors.append(FieldError("constraints.exclude_hosts", "must be a set of host ids"))
     for i, s in enumerate(c.spread):
         f = f"constraints.spread[{i}]"
         errors += _selector(f"{f}.selector", s.selector)

@@ -16,8 +16,9 @@ Backfilled features build state only.
 The agent also reads ``novacron.actions`` (keyed by target id, so a group's outcomes come on
 its table's partition): an outcome of one of the group's scale-outs that says clones were not
 made releases them at once (``learn_outcome``), logged with the actuator's reason, and the
-group's next evaluation reads the fleet afresh, so a clone made before the actuator failed is
-counted as a member rather than ordered again.
+group's next scale-outs keep off the host they failed on for a while; and the group's next
+evaluation reads the fleet afresh, so a clone made before the actuator failed is counted as a
+member rather than ordered again.
 
 The fleet and the policies are read at most every few seconds of wall time: that is when to
 ask libvirt and the database again, not a time any decision reasons with.
@@ -66,7 +67,8 @@ from novacron.events import (
 log = logging.getLogger(__name__)
 
 # group id -> {"members": latest feature per member, "event_s", "eval", the rule's state,
-# the aggregate forecast's accuracy record, clones ordered and replicas being removed}
+# the aggregate forecast's accuracy record, clones ordered, replicas being removed and hosts
+# avoided}
 # (see autoscaler.live_group)
 group_state = app.Table("group-scaler-state", default=dict, partitions=app.conf.topic_partitions,
                         schema=JSON_SCHEMA)

@@ -1,6 +1,7 @@
 """A clone the actuator could not make stops counting as pending as soon as its outcome is on
 novacron.actions: the group agent orders the capacity again once the scale-up cooldown has
-passed, not after lead time + cooldown, and says why."""
+passed, not after lead time + cooldown, on another host than the one that failed, and says
+why."""
 
 from __future__ import annotations
 
@@ -104,5 +105,10 @@ async def test_a_failed_clone_is_ordered_again_without_waiting_for_the_timeout(
     assert d.occurred_at - first.occurred_at < timeout
     assert d.trigger["pending"] == 0 and d.trigger["released_clones"] == [lost["name"]]
     assert f"ordered again after clone {lost['name']} failed on {lost['target_host']}" in d.explanation
+    # The fleet has another host free of the group: the second scale-out avoids the failed one.
+    assert [c["target_host"] for c in d.params["clones"]] == [
+        next(h for h in ("host-001", "host-002") if h != lost["target_host"])]
+    assert d.trigger["avoided_hosts"] == [lost["target_host"]]
+    assert f"avoided {lost['target_host']} for another" in d.explanation
     assert any(f"clone {lost['name']} failed on {lost['target_host']}" in r.getMessage()
                and r.getMessage().endswith("no longer pending") for r in caplog.records)

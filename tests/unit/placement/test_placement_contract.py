@@ -67,6 +67,7 @@ def requests() -> list[PlacementRequest]:
         ),
         spread=(TopologySpreadTerm(web, "zone", 1), TopologySpreadTerm(web, "rack", 1, hard=False)),
         allow_spot=True,
+        exclude_hosts=frozenset({"h1", "h7", "not-in-the-fleet"}),
     )
     return [
         PlacementRequest(VMSpec("p", 2, 4096)),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from novacron.placement.engine import Scheduler
 from novacron.placement.framework import CycleContext, PluginSettings
 from novacron.placement.registry import FILTERS, SCORERS
 from novacron.placement.state import FleetState
 from novacron.placement.types import (
     AffinityTerm,
     Constraints,
+    DecisionStatus,
     Host,
     HostAffinityTerm,
     HostClass,
@@ -51,6 +53,25 @@ def test_host_available_rejects_cordoned_and_maintenance_as_unresolvable() -> No
     assert codes("host_available", s, PlacementRequest(VMSpec("v", 1, 512))) == [0, 2, 2]
     s.set_cordoned("b", False)
     assert codes("host_available", s, PlacementRequest(VMSpec("v", 1, 512))) == [0, 0, 2]
+
+
+def test_excluded_hosts_are_unresolvable_and_the_rest_pass() -> None:
+    s = plain(3)
+    plain_req = PlacementRequest(VMSpec("v", 1, 512))
+    assert FILTERS["excluded_hosts"](S).filter(CycleContext.build(s, plain_req, S)) is None
+    # A host id the fleet does not hold excludes nothing.
+    req = PlacementRequest(VMSpec("v", 1, 512), Constraints(exclude_hosts=frozenset({"h1", "gone"})))
+    assert codes("excluded_hosts", s, req) == [0, 2, 0]
+    d = Scheduler(s).decide(req, commit=False)
+    assert d.status == DecisionStatus.PLACED and d.target_node != "h1"
+    assert ("excluded_hosts", 1) in d.trace
+    every = PlacementRequest(
+        VMSpec("v", 1, 512), Constraints(exclude_hosts=frozenset(s.host_ids))
+    )
+    d = Scheduler(s).decide(every, commit=False)
+    assert d.status == DecisionStatus.PENDING and d.why_pending is not None
+    assert d.why_pending.binding == "excluded_hosts" and not d.why_pending.resolvable
+    assert "drop the exclusion of 3 hosts" in d.explanation
 
 
 def test_spot_hosts_only_when_allowed() -> None:

@@ -66,6 +66,13 @@ def test_unknown_topology_key() -> None:
     assert "constraints.spread[0].topology_key" in errs
 
 
+def test_excluded_hosts_must_be_a_set_of_host_ids() -> None:
+    bad = Constraints(exclude_hosts="h1")  # type: ignore[arg-type]
+    assert "constraints.exclude_hosts" in fields(PlacementRequest(VMSpec("v", 1, 512), bad))
+    ok = Constraints(exclude_hosts=frozenset({"h1"}))
+    assert sched().decide(PlacementRequest(VMSpec("v", 1, 512), ok)).target_node not in (None, "h1")
+
+
 @pytest.mark.parametrize(
     ("aff", "anti", "contradicts"),
     [
