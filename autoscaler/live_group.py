@@ -41,6 +41,11 @@ time + scale-up cooldown, then it is presumed failed. The host a clone failed on
 from the group's placements for :data:`AVOID_FAILED_HOST_S` of event time, or until a clone of
 the group is made there; when the excluded hosts are the only ones a replica fits, it is placed
 without the exclusion (scaling beats avoiding), and the decision says so.
+
+Likewise a scale-in's named replicas count as leaving until they leave the fleet, and an
+outcome saying one was not removed (still defined somewhere after the actuator acted, or a
+failed scale-in that cannot say) makes it count again at once; lead time + scale-up cooldown
+stays the fallback.
 """
 
 from __future__ import annotations
@@ -504,9 +509,17 @@ def evaluate_group(
     # Hosts a clone failed on, kept off for a while (see AVOID_FAILED_HOST_S).
     avoid = {h: (t, why) for h, (t, why) in (memory.get("avoid") or {}).items()
              if now_s - t <= avoid_failed_host_s}
+    # Likewise for scale-ins: which decision named which replicas, and the replicas an outcome
+    # said were not removed, which the next decision names (however late it comes: the
+    # scale-down delay is longer than the timeout) while they are in the fleet.
+    removals = {d: kept for d, names in (memory.get("removals") or {}).items()
+                if (kept := [n for n in names if n in removing])}
+    kept_back = {n: (t, why) for n, (t, why) in (memory.get("not_removed") or {}).items()
+                 if n in seen}
     serving = [m for m in running if m.vm_id not in removing]
     memory = {**memory, "ordered": ordered, "removing": removing, "orders": orders,
-              "released": released, "avoid": avoid}
+              "released": released, "avoid": avoid, "removals": removals,
+              "not_removed": kept_back}
     load = group_load(memory, serving, now_s, tpl.vcpus, stale_after_s)
     if load is None:
         return Outcome(None, memory, f"group {group_id}: no member has a fresh feature")
@@ -545,6 +558,10 @@ def evaluate_group(
             "source_host": tpl.host_id, "policy_sources": policy.sources}
     trigger = {**event.trigger, "fresh_members": list(load.fresh),
                "imputed_members": list(load.imputed), "unit_vcpus": load.unit_vcpus}
+    # A replica a failed scale-in left in place serves again: the next decision says so.
+    stayed = (f"; {'; '.join(w for _, w in kept_back.values())}" if kept_back else "")
+    if kept_back:
+        trigger["not_removed"] = sorted(kept_back)
     if up:
         names = clone_names(group_id, decision_id, d.delta)
         # Clones ordered but not in the fleet yet hold their hosts, so the next scale-out
@@ -562,7 +579,7 @@ def evaluate_group(
         again = (f"; ordered again after {'; '.join(w for _, w in released.values())}"
                  if released else "")
         explanation = (f"{d.explanation}; placement: {text}{short}{again}"
-                       f"{_avoided(avoid, placed, now_s, avoid_failed_host_s)}")
+                       f"{_avoided(avoid, placed, now_s, avoid_failed_host_s)}{stayed}")
         params = {**base, "replicas": desired, "delta": len(placed), "clones": placed,
                   "target_host": placed[0]["target_host"], "name": placed[0]["name"]}
         if released:
@@ -588,11 +605,12 @@ def evaluate_group(
         desired = d.current - n
         short = f"; only {n} of {-d.delta} removable" if n < -d.delta else ""
         explanation = (f"{d.explanation}; removing {', '.join(m.vm_id for m in gone)} "
-                       f"(newest clones first){short}")
+                       f"(newest clones first){short}{stayed}")
         params = {**base, "replicas": desired, "delta": -n,
                   "remove": [{"name": m.vm_id, "host": m.host_id} for m in gone]}
         if acts:
             removing = {**removing, **{m.vm_id: now_s for m in gone}}
+            removals = {**removals, str(decision_id): [m.vm_id for m in gone]}
         action, host_id = ActionKind.SCALE_IN, gone[0].host_id
         alternatives = list(event.alternatives)
     decision = Decision(
@@ -602,7 +620,7 @@ def evaluate_group(
         alternatives=alternatives, mode=event.mode, decided_by=event.decided_by,
     )
     memory = {**memory, "state": _stored(step.state), "ordered": ordered, "removing": removing,
-              "orders": orders, "released": released}
+              "orders": orders, "released": released, "removals": removals, "not_removed": {}}
     return Outcome(decision, memory)
 
 
@@ -635,6 +653,18 @@ def _made(after: Mapping[str, Any]) -> dict[str, bool]:
             if isinstance(c, Mapping) and isinstance(c.get("running_on"), list)}
 
 
+def _left(after: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Replica name -> the hosts still holding a copy and its state there, as the actuator read
+    the fleet after a scale-in (``after["removed"][name]["copies"]``); empty when the result
+    does not say."""
+    removed = after.get("removed")
+    if not isinstance(removed, Mapping):
+        return {}
+    return {str(n): {str(h): str(st) for h, st in r["copies"].items()}
+            for n, r in removed.items()
+            if isinstance(r, Mapping) and isinstance(r.get("copies"), Mapping)}
+
+
 def _ordered_by(orders: Mapping[str, Any], result: ActionResult,
                 copy_id: Callable[[uuid.UUID], uuid.UUID] | None) -> str | None:
     """The key of ``orders`` (a decision id) the result answers for."""
@@ -646,22 +676,30 @@ def _ordered_by(orders: Mapping[str, Any], result: ActionResult,
 def learn_outcome(memory: Memory, result: ActionResult, *,
                   copy_id: Callable[[uuid.UUID], uuid.UUID] | None = None,
                   ) -> tuple[Memory, str | None]:
-    """What the actuator's outcome of one of this group's scale-outs says about the clones it
-    ordered; the memory to keep and, when it changed, why (for the log).
+    """What the actuator's outcome of one of this group's scale-outs or scale-ins says; the
+    memory to keep and, when it changed, why (for the log).
 
-    A clone the outcome reads as running nowhere was not made, and a failed outcome
+    Scale-out: a clone the outcome reads as running nowhere was not made, and a failed outcome
     that does not say which clones were made (the actuator stopped at an error) made none that
     is not in the fleet: such clones stop being pending at once, and the host each was meant
     for is avoided by the group's placements (:data:`AVOID_FAILED_HOST_S`, from the group's
     event time). A clone made on an avoided host (placed there because nothing else fitted)
     ends the avoidance. Made clones stay pending until they show up in the fleet.
 
+    Scale-in: a named replica the outcome reads as still defined on some host, or every named
+    one of a failed outcome that does not say, stops counting as leaving at once (the fleet,
+    read afresh, tells whether it still runs and serves).
+
     A skipped outcome (the decision waits for an operator), an outcome of any other action, and
-    one of a decision this memory did not order (unknown, or whose clones all showed up or
-    timed out) change nothing. ``copy_id`` gives the decision id an operator-approved
+    one of a decision this memory did not order (unknown, or whose replicas all showed up,
+    left, or timed out) change nothing. ``copy_id`` gives the decision id an operator-approved
     copy of a decision carries (``actuators.approval.approved_id``): the copy's outcome answers
     for the original."""
-    if result.action is not ActionKind.SCALE_OUT or result.status is ActionStatus.SKIPPED:
+    if result.status is ActionStatus.SKIPPED:
+        return memory, None
+    if result.action is ActionKind.SCALE_IN:
+        return _learn_scale_in(memory, result, copy_id)
+    if result.action is not ActionKind.SCALE_OUT:
         return memory, None
     orders: dict[str, list[str]] = dict(memory.get("orders") or {})
     key = _ordered_by(orders, result, copy_id)
@@ -696,4 +734,40 @@ def learn_outcome(memory: Memory, result: ActionResult, *,
         orders[key] = left
     return ({**memory, "ordered": ordered, "orders": orders, "released": released,
              "avoid": avoid},
+            f"group {result.target_id}: " + "; ".join(notes))
+
+
+def _learn_scale_in(memory: Memory, result: ActionResult,
+                    copy_id: Callable[[uuid.UUID], uuid.UUID] | None,
+                    ) -> tuple[Memory, str | None]:
+    removals: dict[str, list[str]] = dict(memory.get("removals") or {})
+    key = _ordered_by(removals, result, copy_id)
+    if key is None:
+        return memory, None
+    removing = dict(memory.get("removing") or {})
+    left = _left(result.after)
+    detail = " ".join(result.detail.split())[:300]
+    kept_back = dict(memory.get("not_removed") or {})
+    notes = []
+    for name in removals[key]:
+        if name not in removing:
+            continue
+        if name in left:
+            if not left[name]:
+                continue  # gone from every host: removed
+            where = ", ".join(f"{h} ({st})" for h, st in sorted(left[name].items()))
+            why = f"replica {name} was not removed (still on {where}): {detail}"
+        elif result.status is ActionStatus.FAILED:  # the actuator stopped before it could say
+            why = f"replica {name} may not have been removed (scale-in failed): {detail}"
+        else:
+            continue
+        at = removing.pop(name)
+        kept_back[name] = (at, why)
+        notes.append(f"{why}; no longer counted as leaving")
+    if not notes:
+        return memory, None
+    still = [n for n in removals.pop(key) if n in removing]
+    if still:
+        removals[key] = still
+    return ({**memory, "removing": removing, "removals": removals, "not_removed": kept_back},
             f"group {result.target_id}: " + "; ".join(notes))

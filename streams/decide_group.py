@@ -16,9 +16,10 @@ Backfilled features build state only.
 The agent also reads ``novacron.actions`` (keyed by target id, so a group's outcomes come on
 its table's partition): an outcome of one of the group's scale-outs that says clones were not
 made releases them at once (``learn_outcome``), logged with the actuator's reason, and the
-group's next scale-outs keep off the host they failed on for a while; and the group's next
-evaluation reads the fleet afresh, so a clone made before the actuator failed is counted as a
-member rather than ordered again.
+group's next scale-outs keep off the host they failed on for a while; an outcome of a scale-in
+that says a replica was not removed makes it count as serving again. Either way the group's
+next evaluation reads the fleet afresh, so a clone made (or a replica removed) before the
+actuator failed is counted as it is.
 
 The fleet and the policies are read at most every few seconds of wall time: that is when to
 ask libvirt and the database again, not a time any decision reasons with.
@@ -109,8 +110,8 @@ async def group_scaler(stream: Any) -> None:
 
 
 async def _outcome(event: Any) -> None:
-    """Learn what an actuator made of one of a group's scale-outs; every other outcome (a VM's,
-    a group this partition holds no state of) is passed over."""
+    """Learn what an actuator made of one of a group's scale-outs or scale-ins; every other
+    outcome (a VM's, a group this partition holds no state of) is passed over."""
     try:
         result = decode(ActionResult, event.value)
     except InvalidEvent as exc:
