@@ -31,6 +31,8 @@ from .types import (
 )
 from .validation import validate_request
 
+TIE_TOLERANCE = 1e-9  # scores this close are a tie (scores are weighted sums of [0, 1] terms)
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -129,7 +131,9 @@ class Scheduler:
                 request.vm.vm_id, DecisionStatus.PENDING, explanation=text, why_pending=wp
             )
         sc = self.score(ctx, hosts)
-        best = int(np.argmax(sc.totals)) if sc.totals.size else 0
+        # Ties go to the first host in fleet order, also when float summation order leaves
+        # them an ulp apart (argmax alone picked by that noise).
+        best = int(np.flatnonzero(sc.totals >= sc.totals.max() - TIE_TOLERANCE)[0]) if sc.totals.size else 0
         h = int(hosts[best])
         cell_use = self._cells(ctx, h)
         if commit:
