@@ -83,7 +83,7 @@ from novacron.events import (
 
 from .accuracy import AccuracyTracker
 from .events import to_event
-from .live import down_note_for
+from .live import down_note_for, peak_bounds
 from .policy import ScalingPolicy
 from .rules import decide_group
 from .types import ForecastView, GroupState, Observation
@@ -536,7 +536,11 @@ def evaluate_group(
     view = None
     if forecast is not None:
         note = down_note_for(level_down) if level_down is not None else None
-        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down, note)
+        # The higher of the served bands and the group's own peak bound (see live.peak_bounds).
+        peak, peak_down = peak_bounds(load.history, load.step_s, forecast,
+                                      level_down if upper_down is not None else None)
+        view = ForecastView.from_event(forecast, 1.0, upper_down, level_down, note,
+                                       peak_upper=peak, peak_upper_down=peak_down)
         lead = view.steps(sp.lead_time_s)
         pending.append([now_s + lead * view.step_s, view.point[lead - 1],
                         max(view.upper[:lead]), load.demand])

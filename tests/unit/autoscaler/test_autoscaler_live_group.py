@@ -304,3 +304,32 @@ def test_a_poor_forecast_record_sends_the_group_to_the_reactive_rule() -> None:
     assert rules[0][1] is None  # at first the forecast is followed (its guard scales up)
     late = [why for k, why in rules if k > 20]
     assert late and all(why and why.startswith("forecast accuracy poor") for why in late)
+
+
+def test_the_groups_own_bursts_hold_back_a_scale_in_the_served_band_would_allow() -> None:
+    # Four replicas idle at 5 % between bursts to 90 % (3 min every 20 min); the served band
+    # of the aggregate says 30 % of one replica at most, the group's own history says otherwise.
+    vms = (member("web-0", "h0"), *(member(f"web-{c}", f"h{i + 1}", clone_at=T0 - 900 + i)
+                                     for i, c in enumerate("abc")))  # fmt: skip
+    fleet = FleetView(tuple(host(i) for i in range(4)), vms)
+
+    def scale_ins(bursty: bool) -> list[int]:
+        mem: Memory = {}
+        got = []
+        for k in range(40):
+            t = T0 + 60 * k
+            hist = [90.0 if (i + k) % 20 < 3 else 5.0 for i in range(180)] + [5.0] if bursty else [5.0]
+            for v in vms:
+                mem = record_feature(mem, v.vm_id, t, 5.0, v.vcpus, hist, 60.0)
+            at = datetime.fromtimestamp(t, UTC)
+            fc = Forecast(occurred_at=at, vm_id=G, metric=MetricName.CPU, horizon_s=900, step_s=60,
+                          point=[20.0] * 15, lower=[10.0] * 15, upper=[30.0] * 15, model="m")
+            out = evaluate_group(G, mem, fleet, policy(), t, forecast=fc, upper_down=[30.0] * 15,
+                                 level_down=0.9)  # fmt: skip
+            mem = out.memory
+            if out.decision is not None and out.decision.action is ActionKind.SCALE_IN:
+                got.append(int(out.decision.params["replicas"]))
+        return got
+
+    assert scale_ins(bursty=False)  # the served band alone lets the group shrink
+    assert scale_ins(bursty=True) == []  # its own bursts keep the replicas
