@@ -1,4 +1,5 @@
-"""Baselines every model must beat: seasonal-naive (same time yesterday) and drift.
+"""Baselines every model must beat: seasonal-naive (same time yesterday), drift and naive
+(the last value, with empirical intervals).
 
 Interval widths follow the textbook benchmark formulas (Hyndman & Athanasopoulos, FPP3
 §5.5) with sigma from the in-sample one-step residuals of the method itself.
@@ -13,6 +14,8 @@ from .base import (
     FloatArray,
     Forecast,
     HistoryForecaster,
+    Interval,
+    check_levels,
     gaussian_intervals,
     season_steps,
 )
@@ -84,3 +87,43 @@ class Drift(HistoryForecaster):
         point = self._y[-1] + self._slope * h
         sigma = self._sigma * np.sqrt(h * (1.0 + h / max(self._n_eff - 1, 1)))
         return Forecast(self.name, point, gaussian_intervals(point, sigma, levels))
+
+
+class Naive(HistoryForecaster):
+    """The last value, with empirical intervals: the quantiles of the series' own ``h``-step
+    changes over its last ``window_s`` (split conformal on the recent past, per horizon step).
+
+    It is the level path the autoscaler is measured with (``autoscaler.online``), so serving
+    answers with it until a champion is trained: a seasonal-naive point is worse than no change
+    at a few minutes' lead on most real series, and a forecast worse than no change sends the
+    autoscaler to its reactive fallback."""
+
+    name = "naive"
+    min_points = 1
+
+    def __init__(self, window_s: float = 4 * 3600.0) -> None:
+        super().__init__()
+        self.window_s = window_s
+
+    def _fit(self) -> None:
+        pass  # everything is read from the history at predict time
+
+    def _update(self, new: FloatArray, old_n: int) -> None:
+        pass
+
+    def _predict(self, horizon: int, levels: tuple[float, ...]) -> Forecast:
+        y = self._y
+        last = float(y[-1])
+        point = np.full(horizon, last)
+        window = max(12, int(self.window_s // self._step_s))
+        tail = y[-(window + horizon) :]
+        out: dict[float, Interval] = {}
+        if tail.size <= horizon:  # no h-step change seen yet: no spread to go by
+            return Forecast(self.name, point, {lv: Interval(lv, point, point) for lv in check_levels(levels)})
+        # Each start whose changes 1..horizon steps later are all known, the newest `window`.
+        runs = np.lib.stride_tricks.sliding_window_view(tail, horizon + 1)
+        changes = runs[:, 1:] - runs[:, :1]  # (starts, horizon)
+        for lv in check_levels(levels):
+            lo, hi = np.quantile(changes, (0.5 - lv / 2.0, 0.5 + lv / 2.0), axis=0)
+            out[lv] = Interval(lv, point + np.minimum(lo, 0.0), point + np.maximum(hi, 0.0))
+        return Forecast(self.name, point, out)

@@ -19,6 +19,12 @@ def _seasonal_naive(**kw: Any) -> Forecaster:
     return SeasonalNaive(**kw)
 
 
+def _naive(**kw: Any) -> Forecaster:
+    from .baselines import Naive
+
+    return Naive(**kw)
+
+
 def _drift(**kw: Any) -> Forecaster:
     from .baselines import Drift
 
@@ -51,6 +57,7 @@ def _ensemble(**kw: Any) -> Forecaster:
 
 REGISTRY: dict[str, Callable[..., Forecaster]] = {
     "seasonal_naive": _seasonal_naive,
+    "naive": _naive,
     "drift": _drift,
     "arima": _arima,
     "prophet": _prophet,

@@ -40,8 +40,8 @@ class ForecastOut(BaseModel):
 class ForecastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     series: list[SeriesIn] = Field(min_length=1, max_length=1_000)
-    #: "champion" (what is loaded) or the built-in baseline, e.g. to compare the two
-    model: Literal["champion", "seasonal_naive"] = "champion"
+    #: "champion" (what is loaded; the built-in naive model until one is) or a built-in baseline
+    model: Literal["champion", "naive", "seasonal_naive"] = "champion"
 
 
 class ForecastResponse(BaseModel):

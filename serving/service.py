@@ -3,8 +3,10 @@
 At start a background thread looks up ``@champion`` of the registered model in the MLflow
 registry (``NOVACRON_MLFLOW_URL``, ``NOVACRON_REGISTERED_MODEL``) and loads it; readiness
 (``/readyz``) fails until that lookup has ended with a model: the champion, or, when there is
-none or the registry is unreachable, the built-in seasonal-naive, which ``model_version``
-then names (``builtin-seasonal-naive``). The thread keeps polling, so a newly promoted
+none or the registry is unreachable, the built-in naive model (the last value with empirical
+intervals: the level path the autoscaler is measured with), which ``model_version`` then
+names (``builtin-naive``). A request may also ask for a built-in baseline by name
+(``"model": "naive"`` or ``"seasonal_naive"``). The thread keeps polling, so a newly promoted
 champion is served without a restart.
 
 A request costs no model fit: the champion's members forecast from the history they are
@@ -39,7 +41,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 log = logging.getLogger("novacron.serving")
 
-BUILTIN_VERSION = "builtin-seasonal-naive"
+BUILTIN_VERSION = "builtin-naive"  # served until a champion exists
+BASELINE_VERSIONS = {"naive": BUILTIN_VERSION, "seasonal_naive": "builtin-seasonal-naive"}
 
 
 # Per-call BentoML work that buys nothing here, left off for the forecast route only: an
@@ -130,7 +133,7 @@ class ForecastService:
             self.model, self.model_version = None, BUILTIN_VERSION
         settle_heap()
         self._ready = True
-        log.warning("serving the built-in seasonal-naive: %s", why)
+        log.warning("serving the built-in naive model: %s", why)
 
     # -- the endpoint -------------------------------------------------------------------
 
@@ -158,9 +161,10 @@ class ForecastService:
             raise InvalidArgument(problem)
         with self._lock:
             model, version = self.model, self.model_version
-        if model is None or request.model == "seasonal_naive":
-            version = version if model is None else BUILTIN_VERSION
-            results = [_builtin(s, h) for s, h in zip(request.series, arrays, strict=True)]
+        if model is None or request.model != "champion":
+            name = "naive" if request.model == "champion" else request.model
+            version = BASELINE_VERSIONS[name]
+            results = [_builtin(name, s, h) for s, h in zip(request.series, arrays, strict=True)]
         else:
             from novacron.training.fastensemble import SeriesRequest
 
@@ -189,8 +193,8 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def _builtin(s: SeriesIn, history: FloatArray) -> tuple[Forecast, dict[str, float]]:
-    from novacron.models.baselines import SeasonalNaive
+def _builtin(name: str, s: SeriesIn, history: FloatArray) -> tuple[Forecast, dict[str, float]]:
+    from novacron.models.baselines import Naive, SeasonalNaive
 
-    model = SeasonalNaive().fit(history, step_s=s.step_s, start_s=s.start_s)
-    return model.predict(s.horizon, tuple(s.levels)), {"seasonal_naive": 1.0}
+    model = (Naive() if name == "naive" else SeasonalNaive()).fit(history, step_s=s.step_s, start_s=s.start_s)
+    return model.predict(s.horizon, tuple(s.levels)), {name: 1.0}

@@ -21,6 +21,7 @@ TINY_LSTM = LSTMConfig(context=24, horizon=12, hidden=8, epochs=1, max_windows=2
 
 FAST: dict[str, dict[str, Any]] = {
     "seasonal_naive": {},
+    "naive": {},
     "drift": {},
     "arima": {"pq_grid": ((1, 0), (1, 1))},
     "prophet": {},
@@ -83,8 +84,9 @@ def test_intervals_are_ordered_and_nested(name: str, fitted: dict[str, Forecaste
     assert np.all(fc.lower(0.8) <= fc.lower(0.5) + 1e-9)
 
 
-# Drift has no notion of seasonality by design, so it is not asked to follow the cycle.
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "drift"])
+# Drift and naive (the last value) have no notion of seasonality by design, so they are not
+# asked to follow the cycle.
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in ("drift", "naive")])
 def test_forecast_follows_the_daily_cycle(name: str, fitted: dict[str, Forecaster]) -> None:
     """Every seasonal model should land closer to the next 12 h than a flat mean does."""
     nxt = seasonal_series(252, HOUR, 0.0, seed=7)[240:]  # noiseless truth ahead

@@ -34,8 +34,8 @@ def test_serves_the_builtin_baseline_until_a_champion_exists(bento: BentoServer)
     out = ForecastResponse.model_validate(resp.json())
     assert [f.series_id for f in out.forecasts] == ["vm-0", "vm-1", "vm-2"]
     fc = out.forecasts[0]
-    assert fc.model_version == "builtin-seasonal-naive" and fc.model == "seasonal_naive"
-    assert fc.member_weights == {"seasonal_naive": 1.0}
+    assert fc.model_version == "builtin-naive" and fc.model == "naive"
+    assert fc.member_weights == {"naive": 1.0}
     assert len(fc.point) == 12 and sorted(iv.level for iv in fc.intervals) == [0.8, 0.95]
     # Each answer says where the service's time went (the benchmark splits slow calls by it).
     timing = parse_timing(resp.headers["server-timing"])
