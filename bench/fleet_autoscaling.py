@@ -59,8 +59,10 @@ from novacron.autoscaler.simulator import (
     GroupTrace,
     ScalerName,
     SimConfig,
+    make_forecasts,
     simulate_fleet,
 )
+from novacron.models.baselines import Drift, Naive, SeasonalNaive
 from novacron.training.data import SeriesData, load_or_synthesize, slug
 
 from bench._common import RESULTS, write_results
@@ -128,10 +130,38 @@ def to_trace(s: SeriesData) -> GroupTrace | None:
     return GroupTrace(s.name, s.step_s, s.start_s, np.maximum(s.values, 0.0) / q * PEAK_UNITS)
 
 
+SERVED = {"served-sn": SeasonalNaive, "served-drift": Drift, "served-naive": Naive}
+
+
+def served_forecasts(
+    trace: GroupTrace, first: int, steps: int, horizon: int, level: float,
+    level_down: float | None, level_down_bursty: float | None, model: str = "served-sn",
+) -> Forecasts:  # fmt: skip
+    """What the live agents give the rule when serving answers with a history model (the
+    built-in one ``make run`` serves before a champion is trained): the model's point and
+    band, each bound raised step by step to the level path's conformal peak bound (the rows
+    of ``online.peak_bound_now``), the served band for scale-downs at ``level_down``."""
+    factory = SERVED[model]
+    peak = conformal_forecasts(
+        trace, first, steps, horizon, level=level, window_s=WINDOW_S, path="level",
+        level_down=level_down, drop_lookback_s=DROP_LOOKBACK_S, drop_fraction=DROP_FRACTION,
+        level_down_bursty=level_down_bursty if level_down else None,
+    )  # fmt: skip
+    sn = make_forecasts(trace, first, steps, horizon, [factory], level)
+    upper = np.maximum(sn.upper, peak.upper)
+    down = None
+    if peak.upper_down is not None and level_down is not None:
+        sn_down = make_forecasts(trace, first, steps, horizon, [factory], level_down)
+        down = np.maximum(np.maximum(sn_down.upper, peak.upper_down), upper)
+    return Forecasts(sn.point, upper, f"{sn.model}+conformal_peak", down, peak.level_down,
+                     peak.level_down_steps, peak.down_note)  # fmt: skip
+
+
 def run_fleet(
     traces: Sequence[GroupTrace], cfg: SimConfig, level_down: float | None = LEVEL_DOWN,
     level_down_bursty: float | None = LEVEL_DOWN_BURSTY,
     scalers: Sequence[ScalerName] = ("predictive", "reactive", "static"),
+    forecaster: str = "conformal",
 ) -> tuple[dict[str, FleetResult], list[Forecasts]]:  # fmt: skip
     step_s = traces[0].step_s
     first = int(cfg.warmup_s // step_s)
@@ -142,6 +172,10 @@ def run_fleet(
         n = t.demand.size - first
         if cfg.max_eval_steps is not None:
             n = min(n, cfg.max_eval_steps)
+        if forecaster in SERVED:
+            fcs.append(served_forecasts(t, first, n, horizon, cfg.level, level_down, level_down_bursty,
+                                        forecaster))  # fmt: skip
+            continue
         fcs.append(
             conformal_forecasts(
                 t,
@@ -357,6 +391,14 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="which series to run (tune on dev only)")  # fmt: skip
     ap.add_argument("--level", type=float, default=LEVEL, help="level of the conformal bound")
     ap.add_argument(
+        "--forecaster",
+        choices=("conformal", *SERVED),
+        default="conformal",
+        help="conformal: online.conformal_peak (the default); served-sn / served-drift: what the "
+        "live agents give the rule when serving answers with that model (its band raised to the "
+        "level path's peak bound)",
+    )
+    ap.add_argument(
         "--frontier",
         action="store_true",
         help="also run the scale-down bound at the FRONTIER levels (predictive only)",
@@ -392,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{f', calibrated apart after a drop to {DROP_FRACTION:.0%}' if DROP_LOOKBACK_S else ''}"
         f"{f' of the {DROP_LOOKBACK_S / 60:.0f}-min peak' if DROP_LOOKBACK_S else ''})"
     )
+    if args.forecaster in SERVED:
+        forecaster = f"served {args.forecaster[7:]}, bands raised to the level path's {forecaster}"
     out: dict[str, Any] = {"profile": args.profile, "forecaster": forecaster,
                            "boot_s": BOOT_S, "peak_units": PEAK_UNITS, "series_skipped": skipped,
                            "quick": args.quick, "split": args.split}  # fmt: skip
@@ -405,7 +449,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             level=args.level,
             max_eval_steps=int(QUICK_EVAL_S // step_s) if args.quick else None,
         )
-        fleet, _ = run_fleet(traces, cfg, level_down)
+        fleet, _ = run_fleet(traces, cfg, level_down, forecaster=args.forecaster)
         by_split[split].append(fleet)
         sims[split].append((traces, cfg))
         by_group[(group, split)].append(fleet)
@@ -438,7 +482,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         out.update({k: v for k, v in f.items() if k.endswith(keep)})
     out["series"] = sum(len(v) for v in fleets.values())
     out["runtime_s"] = round(time.perf_counter() - t0, 1)
-    write_results("fleet_autoscaling" if args.split == "all" else f"fleet_autoscaling_{args.split}", out)
+    name = "fleet_autoscaling"
+    if args.forecaster in SERVED:
+        name += "_" + args.forecaster.replace("-", "_")
+    write_results(name if args.split == "all" else f"{name}_{args.split}", out)
     h = "dev_" if args.split == "dev" else "heldout_"
     print(
         f"fleet_autoscaling ({args.profile}, {out['series']} series, {out['runtime_s']} s): "
