@@ -5,11 +5,11 @@ does through the agent's table."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from group_outcome_support import T0, G, evaluate_at, table
+from group_outcome_support import result as make_result
 from novacron.autoscaler.live_group import (
     ANTI_AFFINITY_LABEL,
     GROUP_LABEL,
@@ -20,16 +20,12 @@ from novacron.autoscaler.live_group import (
     Memory,
     Outcome,
     default_group_policy,
-    evaluate_group,
     group_policy,
     learn_outcome,
-    record_feature,
 )
 
 from novacron.events import ActionKind, ActionResult, ActionStatus
 
-G = "web"
-T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 POLICY = group_policy({MAX_REPLICAS_LABEL: "10", ANTI_AFFINITY_LABEL: "host"},
                       default_group_policy())
 COOLDOWN = POLICY.scaling.scale_up_cooldown_s
@@ -38,25 +34,15 @@ HOSTS = tuple(FleetHost(f"h{i}", 16, 65536, {"rack": "r0", "zone": "z0"}) for i 
 WEB0 = FleetVm("web-0", "h0", 2, 2048, {GROUP_LABEL: G})
 
 
-def table(memory: Memory) -> Memory:
-    """What the agent's JSON table gives back."""
-    return dict(json.loads(json.dumps(memory)))
-
-
 def evaluate(memory: Memory, at: float, util: float = 97.0,
              vms: tuple[FleetVm, ...] = (WEB0,)) -> Outcome:
-    for v in vms:
-        memory = record_feature(memory, v.vm_id, at, util, v.vcpus, [util] * 20, 60.0)
-    out = evaluate_group(G, memory, FleetView(HOSTS, vms), POLICY, at)
-    return Outcome(out.decision, table(out.memory), out.note)
+    return evaluate_at(memory, at, FleetView(HOSTS, vms), POLICY, util, vms)
 
 
 def result(decision_id: uuid.UUID, status: ActionStatus, detail: str,
            after: dict[str, Any] | None = None,
            action: ActionKind = ActionKind.SCALE_OUT) -> ActionResult:
-    return ActionResult(occurred_at=datetime.now(UTC), decision_id=decision_id, action=action,
-                        target_id=G, host_id="h1", status=status, detail=detail,
-                        after=after or {}, duration_ms=12.0)
+    return make_result(decision_id, status, detail, after, action, host_id="h1")
 
 
 def running(clones: dict[str, str | None]) -> dict[str, Any]:

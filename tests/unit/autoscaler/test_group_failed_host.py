@@ -5,11 +5,7 @@ the agent's table."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import UTC, datetime
-from typing import Any
-
+from group_outcome_support import T0, G, evaluate_at, result, table
 from novacron.autoscaler.live_group import (
     ANTI_AFFINITY_LABEL,
     AVOID_FAILED_HOST_S,
@@ -21,16 +17,12 @@ from novacron.autoscaler.live_group import (
     Memory,
     Outcome,
     default_group_policy,
-    evaluate_group,
     group_policy,
     learn_outcome,
-    record_feature,
 )
 
-from novacron.events import ActionKind, ActionResult, ActionStatus
+from novacron.events import ActionKind, ActionStatus
 
-G = "web"
-T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 POLICY = group_policy({MAX_REPLICAS_LABEL: "10", ANTI_AFFINITY_LABEL: "host"},
                       default_group_policy())
 COOLDOWN = POLICY.scaling.scale_up_cooldown_s
@@ -43,16 +35,7 @@ def hosts(n: int) -> tuple[FleetHost, ...]:
 
 
 def evaluate(memory: Memory, at: float, n_hosts: int = 6) -> Outcome:
-    memory = record_feature(memory, WEB0.vm_id, at, 97.0, WEB0.vcpus, [97.0] * 20, 60.0)
-    out = evaluate_group(G, memory, FleetView(hosts(n_hosts), (WEB0,)), POLICY, at)
-    return Outcome(out.decision, json.loads(json.dumps(out.memory)), out.note)
-
-
-def result(decision_id: uuid.UUID, status: ActionStatus, detail: str,
-           after: dict[str, Any] | None = None) -> ActionResult:
-    return ActionResult(occurred_at=datetime.now(UTC), decision_id=decision_id,
-                        action=ActionKind.SCALE_OUT, target_id=G, status=status, detail=detail,
-                        after=after or {}, duration_ms=12.0)
+    return evaluate_at(memory, at, FleetView(hosts(n_hosts), (WEB0,)), POLICY, 97.0, (WEB0,))
 
 
 def failed_once(n_hosts: int = 6) -> tuple[Memory, str]:
@@ -63,7 +46,7 @@ def failed_once(n_hosts: int = 6) -> tuple[Memory, str]:
     [c] = d.params["clones"]
     memory, note = learn_outcome(first.memory, result(d.decision_id, ActionStatus.FAILED, NO_POOL))
     assert note is not None and f"{c['target_host']} avoided by the next placements" in note
-    return json.loads(json.dumps(memory)), c["target_host"]
+    return table(memory), c["target_host"]
 
 
 def test_the_next_scale_out_avoids_the_host_the_clone_failed_on() -> None:

@@ -5,11 +5,11 @@ steps, as it does through the agent's table."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from group_outcome_support import T0, G, evaluate_at
+from group_outcome_support import result as make_result
 from novacron.autoscaler.live_group import (
     ANTI_AFFINITY_LABEL,
     CLONE_OF_LABEL,
@@ -22,16 +22,12 @@ from novacron.autoscaler.live_group import (
     Memory,
     Outcome,
     default_group_policy,
-    evaluate_group,
     group_policy,
     learn_outcome,
-    record_feature,
 )
 
 from novacron.events import ActionKind, ActionResult, ActionStatus
 
-G = "web"
-T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 POLICY = group_policy({MIN_REPLICAS_LABEL: "2", ANTI_AFFINITY_LABEL: "host"},
                       default_group_policy())
 
@@ -47,10 +43,7 @@ FLEET = FleetView(tuple(FleetHost(f"h{i}", 16, 65536) for i in range(3)), VMS)
 
 
 def evaluate(memory: Memory, at: float) -> Outcome:
-    for v in VMS:
-        memory = record_feature(memory, v.vm_id, at, 5.0, v.vcpus, [5.0] * 20, 60.0)
-    out = evaluate_group(G, memory, FLEET, POLICY, at)
-    return Outcome(out.decision, json.loads(json.dumps(out.memory)), out.note)
+    return evaluate_at(memory, at, FLEET, POLICY, 5.0, VMS)
 
 
 def until_scale_in(memory: Memory, start: float) -> tuple[Outcome, float]:
@@ -67,9 +60,7 @@ def until_scale_in(memory: Memory, start: float) -> tuple[Outcome, float]:
 def result(decision_id: uuid.UUID, status: ActionStatus, detail: str,
            after: dict[str, Any] | None = None,
            action: ActionKind = ActionKind.SCALE_IN) -> ActionResult:
-    return ActionResult(occurred_at=datetime.now(UTC), decision_id=decision_id, action=action,
-                        target_id=G, status=status, detail=detail, after=after or {},
-                        duration_ms=12.0)
+    return make_result(decision_id, status, detail, after, action)
 
 
 def removed(copies: dict[str, str]) -> dict[str, Any]:
