@@ -90,12 +90,19 @@ def forecast_points(fc: Forecast) -> list[Point]:
     ]
 
 
+_SIZES = ("vcpus", "memory_mib", "replicas")  # what a scaling decision sizes, by action
+
+
 def decision_point(d: Decision) -> Point:
-    desired = float(d.params.get("vcpus", d.params.get("replicas", 0)))
-    previous = float(d.params.get("previous_vcpus", d.params.get("previous_replicas", desired)))
+    """A scaling decision as a point: its new size in its own unit (vCPUs, MiB or replicas;
+    the ``action`` tag says which) and the change."""
+    key = next((k for k in _SIZES if k in d.params), None)
+    desired = float(d.params[key]) if key else 0.0
+    previous = float(d.params.get(f"previous_{key}", desired)) if key else 0.0
     return (
         Point(SCALING_MEASUREMENT)
-        .tag("vm_id", d.target_id).tag("rule", str(d.trigger.get("rule", d.decided_by)))
+        .tag("vm_id", d.target_id).tag("action", d.action.value)
+        .tag("rule", str(d.trigger.get("rule", d.decided_by)))
         .tag("policy", d.policy).tag("direction", "up" if desired > previous else "down")
         .field("decision", desired - previous).field("desired", desired)
         .time(d.occurred_at, WritePrecision.S)

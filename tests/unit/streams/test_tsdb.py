@@ -39,5 +39,12 @@ def test_decision_point_records_direction_and_size() -> None:
     d = Decision(occurred_at=T0, action=ActionKind.SCALE_VCPU, target_id="vm-1",
                  params={"vcpus": 4, "previous_vcpus": 2}, explanation="x", decided_by="t")
     line = decision_point(d).to_line_protocol()
-    assert "direction=up" in line and "decision=2" in line
+    assert "direction=up" in line and "decision=2" in line and "action=scale_vcpu" in line
     assert metrics_names.SCALING_DESIRED in promql_names(line)
+    # A memory resize is sized in MiB; a shrink is a shrink.
+    m = Decision(occurred_at=T0, action=ActionKind.SCALE_MEMORY, target_id="vm-1",
+                 params={"memory_mib": 1536, "previous_memory_mib": 2048}, explanation="x",
+                 decided_by="t")
+    line = decision_point(m).to_line_protocol()
+    assert "direction=down" in line and "decision=-512" in line and "desired=1536" in line
+    assert "action=scale_memory" in line
