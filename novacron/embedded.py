@@ -21,7 +21,7 @@ from rich.table import Table
 
 from novacron import topics
 from novacron.actuators import simfleet
-from novacron.events import ActionResult, DeadLetter, Decision, decode
+from novacron.events import ActionKind, ActionResult, DeadLetter, Decision, decode
 from novacron.kafka_admin import ensure_topics
 from novacron.services import start_all
 from novacron.serving.launcher import BentoServer
@@ -67,8 +67,9 @@ class Feed:
         for d in self.decisions:
             table.add_row(f"decision ({d.decided_by})", d.target_id, d.explanation)
         for a in self.actions:
+            size = "memory_mib" if a.action is ActionKind.SCALE_MEMORY else "vcpus"
             table.add_row(f"action {a.status.value}", a.target_id,
-                          f"{a.detail}; vcpus {a.before.get('vcpus')} -> {a.after.get('vcpus')}")
+                          f"{a.detail}; {size} {a.before.get(size)} -> {a.after.get(size)}")
         for dl in self.dead:
             table.add_row("dead letter", dl.source_topic, dl.reason)
         counts = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(self.counts.items()))
