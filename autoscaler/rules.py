@@ -63,6 +63,12 @@ def decide(
 
     def q(n: int) -> str:  # an amount of capacity, as the operator reads it
         return f"{n * scale} {unit}"
+
+    def amt(x: float) -> str:  # an amount of demand: memory in MiB, anything else in units
+        return f"{x * scale:.0f} MiB" if memory_unit_mib else f"{x:.2f} units"
+
+    def num(x: float) -> str:
+        return f"{x * scale:.0f}" if memory_unit_mib else f"{x:.2f}"
     current = obs.current
     t = obs.at_s
     use_forecast = forecast is not None and fallback_reason is None
@@ -93,10 +99,10 @@ def decide(
             at_down += f" ({forecast.down_note})"
         basis = (
             f"forecast {forecast.model}@{forecast.model_version}: {forecast.level:.0%} upper bound "
-            f"{lead_upper:.2f} units within the {policy.lead_time_s / 60:.0f}-min lead time "
-            f"(point {lead_point:.2f}), {horizon_upper:.2f} within {window_s / 60:.0f} min"
+            f"{amt(lead_upper)} within the {policy.lead_time_s / 60:.0f}-min lead time "
+            f"(point {num(lead_point)}), {num(horizon_upper)} within {window_s / 60:.0f} min"
             f"{at_down}; "
-            f"measured demand {obs.demand:.2f}"
+            f"measured demand {num(obs.demand)}"
         )
         trigger: dict[str, object] = {
             "forecast_event": forecast.event_id, "model": forecast.model,
@@ -116,7 +122,7 @@ def decide(
         up_now = obs.demand > policy.scale_up_threshold * current
         up_why = f"above {policy.scale_up_threshold:.0%} of {q(current)}"
         rule_up = Rule.REACTIVE
-        basis = f"reactive fallback ({fallback_reason}): measured demand {obs.demand:.2f} units"
+        basis = f"reactive fallback ({fallback_reason}): measured demand {amt(obs.demand)}"
         trigger = {"demand": obs.demand, "fallback_reason": fallback_reason}
         size_up = size_down = math.ceil(obs.demand / policy.target - 1e-9)
         low = obs.demand < policy.scale_down_threshold * current
