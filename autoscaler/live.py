@@ -182,6 +182,11 @@ def evaluate(
         alloc = alloc / unit_mib  # in the rule's units
     now = fv.occurred_at.timestamp()
     current = max(1, round(alloc))
+    if not policy.min_replicas <= current <= policy.max_replicas:
+        # The runtime's bounds limit where the rule may take a VM; a VM made outside them (a
+        # 16-vCPU database under the 1..8 default) is not resized for that alone.
+        policy = replace(policy, min_replicas=min(policy.min_replicas, current),
+                         max_replicas=max(policy.max_replicas, current))  # fmt: skip
     demand = max(0.0, fv.last) * alloc / 100.0  # units busy now
     tracker = _tracker(memory)
     pending = _score_due(memory, tracker, now, demand)

@@ -116,3 +116,18 @@ def test_memory_autonomy_is_its_own() -> None:
     # The VM's memory limits and price stay the runtime's when a profile comes from the policy.
     assert (mem.min_replicas, mem.max_replicas, mem.cost) == (POL.min_replicas, POL.max_replicas, POL.cost)
     assert memory_policy(POL, None) is POL
+
+
+def test_a_vm_made_outside_the_default_bounds_is_not_resized_for_that_alone() -> None:
+    # 32 GiB (above the 16 GiB default) and 16 vCPUs (above the 1..8 default), half used.
+    big, _ = evaluate(features(50.0, 32768.0), forecast([50.0] * 15, [55.0] * 15), {}, POL)
+    assert big is None
+    cpu, _ = evaluate(features(60.0, 16.0, metric=MetricName.CPU), forecast([60.0] * 15, [65.0] * 15),
+                      {}, default_vcpu_policy())  # fmt: skip
+    assert cpu is None
+    # The bounds still limit where the rule takes it: above the maximum it does not grow, and a
+    # VM below the minimum grows under pressure like any other.
+    up, _ = evaluate(features(95.0, 32768.0), forecast([95.0] * 15, [99.0] * 15), {}, POL)
+    assert up is None
+    small, _ = evaluate(features(95.0, 256.0), forecast([95.0] * 15, [99.0] * 15), {}, POL)
+    assert small is not None and small.params["memory_mib"] > 256
