@@ -27,7 +27,9 @@ def train(
     quick: Annotated[bool, typer.Option(help="Shorter scored spans, a smaller LSTM run.")] = False,
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = DEFAULT_MODEL_NAME,
     experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "novacron-training",
-    members: Annotated[str, typer.Option(help="Comma-separated members.")] = "seasonal_naive,drift,lstm",
+    members: Annotated[
+        str, typer.Option(help="Comma-separated members.")
+    ] = "seasonal_naive,naive,drift,lstm",
     weighting: Annotated[
         str, typer.Option(help="inverse_error, inverse_mse, best or equal.")
     ] = "inverse_mse",

@@ -4,6 +4,10 @@ The service is called for every VM every few seconds, so a forecast must not ref
 Prophet (seconds per series). The members here need only the history they are handed:
 
 * ``seasonal_naive`` — the same time one season (a day) earlier;
+* ``naive`` — the last value (at a few minutes' lead, what the others must beat: without it
+  the blend was worse than no change on enough series to send the autoscaler to its reactive
+  fallback on a quarter of the steps, measured with ``bench.fleet_autoscaling
+  --forecaster served-champion``);
 * ``drift`` — the last value plus the average slope of the history;
 * ``lstm`` — one global network per step (``models/lstm.py``), batched: one forward pass
   for every series of a request.
@@ -33,7 +37,7 @@ from novacron.models.base import (
 )
 from novacron.models.lstm import _CLIP, GlobalLSTM, pin_threads, series_scale
 
-MEMBERS: tuple[str, ...] = ("seasonal_naive", "drift", "lstm")
+MEMBERS: tuple[str, ...] = ("seasonal_naive", "naive", "drift", "lstm")
 WEIGHTINGS: tuple[str, ...] = ("inverse_error", "inverse_mse", "best", "equal")
 
 
@@ -141,6 +145,9 @@ class StepModel:
             if name == "seasonal_naive":
                 for i, (y, o) in enumerate(zip(ys, origins, strict=True)):
                     out[j, i] = y[o - m + steps % m] if o > m else y[o - 1]
+            elif name == "naive":
+                for i, (y, o) in enumerate(zip(ys, origins, strict=True)):
+                    out[j, i] = y[o - 1]
             elif name == "drift":
                 for i, (y, o) in enumerate(zip(ys, origins, strict=True)):
                     slope = (y[o - 1] - y[0]) / (o - 1) if o > 1 else 0.0

@@ -102,7 +102,7 @@ def test_picks_up_a_new_champion(bento: BentoServer, settings: Settings, model_n
         time.sleep(0.5)  # the service polls the registry every second in this test
     print(f"training {out.timings}, pickup {time.monotonic() - trained:.1f} s")
     assert fc[0].model_version == want and fc[0].model == "ensemble"
-    assert set(fc[0].member_weights) == {"seasonal_naive", "drift", "lstm"}
+    assert set(fc[0].member_weights) == {"seasonal_naive", "naive", "drift", "lstm"}
     assert sum(fc[0].member_weights.values()) == pytest.approx(1.0)
     for f in fc:
         lo80, hi80 = next((iv.lower, iv.upper) for iv in f.intervals if iv.level == 0.8)

@@ -46,7 +46,7 @@ def test_train_logs_registers_and_moves_champion_only_when_better(mlflow_client:
     run = mlflow_client.get_run(champ.run_id)
     assert run.data.tags["promotion.decision"] == "champion"
     assert "builtin seasonal-naive" in run.data.tags["promotion.reason"]
-    assert run.data.params["members"] == "seasonal_naive,drift,lstm"
+    assert run.data.params["members"] == "seasonal_naive,naive,drift,lstm"
     first_mase = run.data.metrics["backtest_mase"]
     assert 0 < first_mase < run.data.metrics["reference_mase"]
     assert {"backtest_coverage80", "backtest_within10_pct", "backtest_lstm_mase"} <= set(run.data.metrics)
