@@ -157,11 +157,59 @@ def served_forecasts(
                      peak.level_down_steps, peak.down_note)  # fmt: skip
 
 
+def champion_forecasts(
+    model: Any, trace: GroupTrace, first: int, steps: int, horizon: int, level: float,
+    level_down: float | None, level_down_bursty: float | None, chunk: int = 2_000,
+) -> Forecasts:  # fmt: skip
+    """``served_forecasts`` for a trained champion (``training.fastensemble.FastEnsemble``):
+    its point and conformal band at every step, batched (one LSTM pass per ``chunk`` steps,
+    as calibration does), raised to the level path's peak bound. A step it has no model for
+    gets the built-in naive model, as serving does."""
+    from novacron.models.lstm import series_scale
+    from novacron.training.fastensemble import scale_points
+
+    sm = model.steps.get(trace.step_s)
+    if sm is None:
+        return served_forecasts(trace, first, steps, horizon, level, level_down, level_down_bursty,
+                                "served-naive")  # fmt: skip
+    y = trace.demand
+    origins = np.arange(first + 1, first + steps + 1)  # row k has seen y[.. first + k]
+    pts = scale_points(trace.step_s)
+    scales = np.array([series_scale(y[:o], pts) for o in origins])
+    point = np.empty((steps, horizon))
+    for a in range(0, steps, chunk):
+        b = min(steps, a + chunk)
+        paths = sm.member_paths([y] * (b - a), [trace.start_s] * (b - a), origins[a:b].tolist(),
+                                scales[a:b], horizon)  # fmt: skip
+        point[a:b] = sm.combine(paths)
+    peak = conformal_forecasts(
+        trace, first, steps, horizon, level=level, window_s=WINDOW_S, path="level",
+        level_down=level_down, drop_lookback_s=DROP_LOOKBACK_S, drop_fraction=DROP_FRACTION,
+        level_down_bursty=level_down_bursty if level_down else None,
+    )  # fmt: skip
+    upper = np.maximum(point + scales[:, None] * sm.band(level, horizon)[1][None, :], peak.upper)
+    down = None
+    if peak.upper_down is not None and level_down is not None:
+        served_down = point + scales[:, None] * sm.band(level_down, horizon)[1][None, :]
+        down = np.maximum(np.maximum(served_down, peak.upper_down), upper)
+    return Forecasts(np.maximum(point, 0.0), upper, "ensemble+conformal_peak", down, peak.level_down,
+                     peak.level_down_steps, peak.down_note)  # fmt: skip
+
+
+def train_champion(series: Sequence[SeriesData]) -> Any:
+    """The champion ``novacron train`` would register, trained here on ``series`` only."""
+    from novacron.training.train import STEPS, TrainConfig, fit
+
+    model, _ = fit([s for s in series if s.step_s in STEPS], TrainConfig())
+    return model
+
+
 def run_fleet(
     traces: Sequence[GroupTrace], cfg: SimConfig, level_down: float | None = LEVEL_DOWN,
     level_down_bursty: float | None = LEVEL_DOWN_BURSTY,
     scalers: Sequence[ScalerName] = ("predictive", "reactive", "static"),
     forecaster: str = "conformal",
+    champion: Any = None,
 ) -> tuple[dict[str, FleetResult], list[Forecasts]]:  # fmt: skip
     step_s = traces[0].step_s
     first = int(cfg.warmup_s // step_s)
@@ -172,6 +220,10 @@ def run_fleet(
         n = t.demand.size - first
         if cfg.max_eval_steps is not None:
             n = min(n, cfg.max_eval_steps)
+        if forecaster == "served-champion":
+            fcs.append(champion_forecasts(champion, t, first, n, horizon, cfg.level, level_down,
+                                          level_down_bursty))  # fmt: skip
+            continue
         if forecaster in SERVED:
             fcs.append(served_forecasts(t, first, n, horizon, cfg.level, level_down, level_down_bursty,
                                         forecaster))  # fmt: skip
@@ -392,11 +444,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--level", type=float, default=LEVEL, help="level of the conformal bound")
     ap.add_argument(
         "--forecaster",
-        choices=("conformal", *SERVED),
+        choices=("conformal", *SERVED, "served-champion"),
         default="conformal",
-        help="conformal: online.conformal_peak (the default); served-sn / served-drift: what the "
-        "live agents give the rule when serving answers with that model (its band raised to the "
-        "level path's peak bound)",
+        help="conformal: online.conformal_peak (the default); served-sn / served-drift / "
+        "served-naive / served-champion: what the live agents give the rule when serving answers "
+        "with that model (its band raised to the level path's peak bound); the champion is "
+        "trained first, on the development series only",
     )
     ap.add_argument(
         "--frontier",
@@ -434,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{f', calibrated apart after a drop to {DROP_FRACTION:.0%}' if DROP_LOOKBACK_S else ''}"
         f"{f' of the {DROP_LOOKBACK_S / 60:.0f}-min peak' if DROP_LOOKBACK_S else ''})"
     )
-    if args.forecaster in SERVED:
+    champion = None
+    if args.forecaster == "served-champion":
+        champion = train_champion([s for s in series if s.split == "dev"])
+    if args.forecaster in (*SERVED, "served-champion"):
         forecaster = f"served {args.forecaster[7:]}, bands raised to the level path's {forecaster}"
     out: dict[str, Any] = {"profile": args.profile, "forecaster": forecaster,
                            "boot_s": BOOT_S, "peak_units": PEAK_UNITS, "series_skipped": skipped,
@@ -449,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             level=args.level,
             max_eval_steps=int(QUICK_EVAL_S // step_s) if args.quick else None,
         )
-        fleet, _ = run_fleet(traces, cfg, level_down, forecaster=args.forecaster)
+        fleet, _ = run_fleet(traces, cfg, level_down, forecaster=args.forecaster, champion=champion)
         by_split[split].append(fleet)
         sims[split].append((traces, cfg))
         by_group[(group, split)].append(fleet)
@@ -483,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out["series"] = sum(len(v) for v in fleets.values())
     out["runtime_s"] = round(time.perf_counter() - t0, 1)
     name = "fleet_autoscaling"
-    if args.forecaster in SERVED:
+    if args.forecaster != "conformal":
         name += "_" + args.forecaster.replace("-", "_")
     write_results(name if args.split == "all" else f"{name}_{args.split}", out)
     h = "dev_" if args.split == "dev" else "heldout_"
