@@ -677,6 +677,18 @@ def _ordered_by(orders: Mapping[str, Any], result: ActionResult,
                  or (copy_id is not None and copy_id(uuid.UUID(d)) == result.decision_id)), None)
 
 
+def _detail(result: ActionResult) -> str:
+    """The actuator's reason, on one line and short enough for a log line and an explanation."""
+    return " ".join(result.detail.split())[:300]
+
+
+def _keep_waiting(index: dict[str, list[str]], key: str, waiting: Mapping[str, Any]) -> None:
+    """Keep under decision ``key`` only its names still ``waiting``; drop the key when none is."""
+    still = [n for n in index.pop(key) if n in waiting]
+    if still:
+        index[key] = still
+
+
 def learn_outcome(memory: Memory, result: ActionResult, *,
                   copy_id: Callable[[uuid.UUID], uuid.UUID] | None = None,
                   ) -> tuple[Memory, str | None]:
@@ -711,7 +723,7 @@ def learn_outcome(memory: Memory, result: ActionResult, *,
         return memory, None
     ordered = dict(memory.get("ordered") or {})
     made = _made(result.after)
-    detail = " ".join(result.detail.split())[:300]
+    detail = _detail(result)
     released = dict(memory.get("released") or {})
     avoid = dict(memory.get("avoid") or {})
     since = float(memory.get("event_s") or 0.0)
@@ -733,9 +745,7 @@ def learn_outcome(memory: Memory, result: ActionResult, *,
         notes.append(f"{why}; {host} avoided by the next placements; no longer pending")
     if not notes:
         return memory, None
-    left = [n for n in orders.pop(key) if n in ordered]
-    if left:
-        orders[key] = left
+    _keep_waiting(orders, key, ordered)
     return ({**memory, "ordered": ordered, "orders": orders, "released": released,
              "avoid": avoid},
             f"group {result.target_id}: " + "; ".join(notes))
@@ -750,7 +760,7 @@ def _learn_scale_in(memory: Memory, result: ActionResult,
         return memory, None
     removing = dict(memory.get("removing") or {})
     left = _left(result.after)
-    detail = " ".join(result.detail.split())[:300]
+    detail = _detail(result)
     kept_back = dict(memory.get("not_removed") or {})
     notes = []
     for name in removals[key]:
@@ -770,8 +780,6 @@ def _learn_scale_in(memory: Memory, result: ActionResult,
         notes.append(f"{why}; no longer counted as leaving")
     if not notes:
         return memory, None
-    still = [n for n in removals.pop(key) if n in removing]
-    if still:
-        removals[key] = still
+    _keep_waiting(removals, key, removing)
     return ({**memory, "removing": removing, "removals": removals, "not_removed": kept_back},
             f"group {result.target_id}: " + "; ".join(notes))

@@ -64,11 +64,11 @@ def decide(
     def q(n: int) -> str:  # an amount of capacity, as the operator reads it
         return f"{n * scale} {unit}"
 
-    def amt(x: float) -> str:  # an amount of demand: memory in MiB, anything else in units
-        return f"{x * scale:.0f} MiB" if memory_unit_mib else f"{x:.2f} units"
-
-    def num(x: float) -> str:
+    def num(x: float) -> str:  # an amount of demand: memory in whole MiB, anything else in units
         return f"{x * scale:.0f}" if memory_unit_mib else f"{x:.2f}"
+
+    def amt(x: float) -> str:
+        return f"{num(x)} {'MiB' if memory_unit_mib else 'units'}"
     current = obs.current
     t = obs.at_s
     use_forecast = forecast is not None and fallback_reason is None

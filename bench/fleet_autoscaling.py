@@ -142,18 +142,31 @@ def served_forecasts(
     band, each bound raised step by step to the level path's conformal peak bound (the rows
     of ``online.peak_bound_now``), the served band for scale-downs at ``level_down``."""
     factory = SERVED[model]
+    sn = make_forecasts(trace, first, steps, horizon, [factory], level)
+    down = None
+    if level_down is not None:
+        down = make_forecasts(trace, first, steps, horizon, [factory], level_down).upper
+    return raised_to_peak(trace, first, steps, horizon, level, level_down, level_down_bursty,
+                          sn.point, sn.upper, down, sn.model)  # fmt: skip
+
+
+def raised_to_peak(
+    trace: GroupTrace, first: int, steps: int, horizon: int, level: float,
+    level_down: float | None, level_down_bursty: float | None, point: np.ndarray,
+    served_upper: np.ndarray, served_down: np.ndarray | None, model: str,
+) -> Forecasts:  # fmt: skip
+    """A served point and band as the live agents hand them to the rule (``live.peak_bounds``):
+    each bound raised step by step to the level path's conformal peak bound at its level."""
     peak = conformal_forecasts(
         trace, first, steps, horizon, level=level, window_s=WINDOW_S, path="level",
         level_down=level_down, drop_lookback_s=DROP_LOOKBACK_S, drop_fraction=DROP_FRACTION,
         level_down_bursty=level_down_bursty if level_down else None,
     )  # fmt: skip
-    sn = make_forecasts(trace, first, steps, horizon, [factory], level)
-    upper = np.maximum(sn.upper, peak.upper)
+    upper = np.maximum(served_upper, peak.upper)
     down = None
-    if peak.upper_down is not None and level_down is not None:
-        sn_down = make_forecasts(trace, first, steps, horizon, [factory], level_down)
-        down = np.maximum(np.maximum(sn_down.upper, peak.upper_down), upper)
-    return Forecasts(sn.point, upper, f"{sn.model}+conformal_peak", down, peak.level_down,
+    if peak.upper_down is not None and served_down is not None:
+        down = np.maximum(np.maximum(served_down, peak.upper_down), upper)
+    return Forecasts(point, upper, f"{model}+conformal_peak", down, peak.level_down,
                      peak.level_down_steps, peak.down_note)  # fmt: skip
 
 
@@ -182,18 +195,13 @@ def champion_forecasts(
         paths = sm.member_paths([y] * (b - a), [trace.start_s] * (b - a), origins[a:b].tolist(),
                                 scales[a:b], horizon)  # fmt: skip
         point[a:b] = sm.combine(paths)
-    peak = conformal_forecasts(
-        trace, first, steps, horizon, level=level, window_s=WINDOW_S, path="level",
-        level_down=level_down, drop_lookback_s=DROP_LOOKBACK_S, drop_fraction=DROP_FRACTION,
-        level_down_bursty=level_down_bursty if level_down else None,
-    )  # fmt: skip
-    upper = np.maximum(point + scales[:, None] * sm.band(level, horizon)[1][None, :], peak.upper)
-    down = None
-    if peak.upper_down is not None and level_down is not None:
-        served_down = point + scales[:, None] * sm.band(level_down, horizon)[1][None, :]
-        down = np.maximum(np.maximum(served_down, peak.upper_down), upper)
-    return Forecasts(np.maximum(point, 0.0), upper, "ensemble+conformal_peak", down, peak.level_down,
-                     peak.level_down_steps, peak.down_note)  # fmt: skip
+
+    def band_top(lv: float) -> np.ndarray:
+        return point + scales[:, None] * sm.band(lv, horizon)[1][None, :]
+
+    return raised_to_peak(trace, first, steps, horizon, level, level_down, level_down_bursty,
+                          np.maximum(point, 0.0), band_top(level),
+                          None if level_down is None else band_top(level_down), "ensemble")  # fmt: skip
 
 
 def train_champion(series: Sequence[SeriesData]) -> Any:
@@ -313,6 +321,11 @@ def totals(runs: list[dict[str, FleetResult]], res_policy: ScalingPolicy) -> dic
     return agg
 
 
+def util_pct(a: dict[str, float], allocated: str = "allocated") -> float:
+    """Served demand over allocated capacity, in % (one decimal)."""
+    return round(100.0 * a["served"] / max(a[allocated], 1e-9), 1)
+
+
 def figures(prefix: str, agg: dict[str, dict[str, float]]) -> dict[str, Any]:
     p, r, s = agg["predictive"], agg["reactive"], agg["static"]
 
@@ -336,11 +349,9 @@ def figures(prefix: str, agg: dict[str, dict[str, float]]) -> dict[str, Any]:
         f"{prefix}cost_ratio_vs_reactive": ratio(p["cost"], r["cost"]),
         f"{prefix}cost_reduction_vs_static_pct": round(100.0 * (1 - p["cost"] / s["cost"]), 1),
         f"{prefix}reactive_cost_reduction_vs_static_pct": round(100.0 * (1 - r["cost"] / s["cost"]), 1),
-        f"{prefix}utilization_avg_pct": round(100.0 * p["served"] / max(p["allocated"], 1e-9), 1),
-        f"{prefix}utilization_avg_pct_baseline": round(100.0 * r["served"] / max(r["allocated"], 1e-9), 1),
-        f"{prefix}utilization_avg_pct_oracle_at_target": round(
-            100.0 * s["served"] / max(s["oracle_allocated"], 1e-9), 1
-        ),
+        f"{prefix}utilization_avg_pct": util_pct(p),
+        f"{prefix}utilization_avg_pct_baseline": util_pct(r),
+        f"{prefix}utilization_avg_pct_oracle_at_target": util_pct(s, "oracle_allocated"),
         f"{prefix}cost_per_served_ratio_vs_reactive": ratio(
             p["cost"] / max(p["served"], 1e-9), r["cost"] / max(r["served"], 1e-9)
         ),
@@ -367,8 +378,7 @@ def equal_sla_figures(
         f"{prefix}hpa_equal_sla_reached": reached,  # False: even at the floor it serves worse
         f"{prefix}sla_violation_minutes_baseline_at_equal_sla": round(r["violation_min"], 1),
         f"{prefix}cost_ratio_vs_reactive_at_equal_sla": round(p["cost"] / r["cost"], 3),
-        f"{prefix}utilization_avg_pct_baseline_at_equal_sla": round(
-            100.0 * r["served"] / max(r["allocated"], 1e-9), 1),
+        f"{prefix}utilization_avg_pct_baseline_at_equal_sla": util_pct(r),
         f"{prefix}reactive_events_baseline_at_equal_sla": int(r["reactive_events"]),
         f"{prefix}false_positive_scale_downs_baseline_at_equal_sla": int(r["fp_downs"]),
         f"{prefix}replicas_clipped_by_hosts_baseline_at_equal_sla": int(r["clipped"]),
@@ -380,7 +390,8 @@ def frontier_figures(
     fleets: Sequence[tuple[Sequence[GroupTrace], SimConfig]], policy: ScalingPolicy,
 ) -> dict[str, Any]:  # fmt: skip
     """False-positive scale-downs, cost (against the same HPA run) and utilisation of the
-    predictive rule with its scale-down bound at each ``FRONTIER`` level."""
+    predictive rule with its scale-down bound at each ``FRONTIER`` level (with the simulator's
+    own forecaster, whatever ``--forecaster`` says)."""
     out: dict[str, Any] = {}
     for down, bursty in FRONTIER:
         runs = [run_fleet(tr, cfg, down, bursty, ("predictive",))[0] for tr, cfg in fleets]
@@ -388,7 +399,7 @@ def frontier_figures(
         tag = f"{prefix}frontier_" + ("none_" if down is None else f"{down:g}_{bursty:g}_")
         out[tag + "false_positive_scale_downs"] = int(p["fp_downs"])
         out[tag + "cost_ratio_vs_reactive"] = round(p["cost"] / agg["reactive"]["cost"], 3)
-        out[tag + "utilization_avg_pct"] = round(100.0 * p["served"] / max(p["allocated"], 1e-9), 1)
+        out[tag + "utilization_avg_pct"] = util_pct(p)
         out[tag + "sla_violation_minutes_ratio_vs_reactive"] = round(
             p["violation_min"] / max(agg["reactive"]["violation_min"], 1e-9), 3
         )
