@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,6 +27,9 @@ class Host(Base):
     labels: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     state: Mapped[str] = mapped_column(String(40), default="up")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Inventory facts beyond vCPUs and memory (migration 0005): price_per_hour, overcommit,
+    # numa cells, net/disk/IOPS capacity, libvirt's host UUID.
+    facts: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
 
 
 class VM(Base):
@@ -44,6 +47,12 @@ class VM(Base):
     # Hard anti-affinity it was placed with, [{"labels": {...}, "topology_key": "host"}]: these
     # bind VMs placed after it too (placement/symmetric.py), so they live with the VM.
     anti_affinity: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
+    # Every dimension placement decided on (net, storage, IOPS, NUMA, GPUs, disks, NICs).
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
+    # The operator's intent (running | stopped); ``state`` is what libvirt reports.
+    desired_state: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The NUMA cells the placement chose for it (its domain's <numatune>).
+    numa_cells: Mapped[list[Any]] = mapped_column(Json, default=list, server_default="[]")
 
 
 class OrchestrationPolicy(Base):
@@ -69,6 +78,9 @@ class PlacementDecision(Base):
     status: Mapped[str | None] = mapped_column(String(40), nullable=True)
     request: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)  # breakdown, why-pending
+    # What the actuator reported after defining and starting the VM: {status, detail, host_id,
+    # at, duration_ms}; NULL until it reports.
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
 
 
 class ScalingEvent(Base):
@@ -169,6 +181,32 @@ class PendingDecision(Base):
     # When the approved copy of a stream decision was handed to the actuators (the outbox
     # mark; placements act inside the approving request and never need it).
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DecisionOutbox(Base):
+    """A decision written in the same transaction as its cause (a placement, an operator's
+    start or stop) and relayed to novacron.decisions by the worker, then marked."""
+
+    __tablename__ = "decision_outbox"
+    decision_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    action: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FleetEvent(Base):
+    """Drift between PostgreSQL and libvirt, and inventory changes, each with its reason."""
+
+    __tablename__ = "fleet_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # discovered|vanished|moved|state-drift|...
+    host_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    vm_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(Json, default=dict, server_default="{}")
 
 
 class ControlSetting(Base):
