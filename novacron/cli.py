@@ -22,6 +22,7 @@ app.add_typer(services_app, name="services")
 __import__("novacron.api_cli").api_cli.register(app)  # policy, token, api
 console = Console()
 __import__("novacron.train_cli").train_cli.register(app)
+__import__("novacron.collect_cli").collect_cli.register(app)
 
 
 @app.command()
