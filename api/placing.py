@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ from novacron.placement.types import (
     Constraints,
     Host,
     HostAffinityTerm,
+    HostClass,
     LabelSelector,
+    NumaCell,
     PlacementDecision,
     PlacementRequest,
     ScorerContribution,
@@ -23,8 +26,12 @@ from novacron.placement.types import (
     TopologySpreadTerm,
     VMSpec,
 )
-from novacron.store import fleet
+from novacron.store import fleet, repository
 from sqlalchemy.orm import Session
+
+from novacron.inventory import MAX_OVERCOMMIT
+
+log = logging.getLogger(__name__)
 
 # VMs in these states hold no capacity.
 FREE_STATES = frozenset({"deleted", "failed"})
@@ -32,13 +39,16 @@ FREE_STATES = frozenset({"deleted", "failed"})
 
 def fleet_state(session: Session) -> FleetState:
     host_rows, vm_rows = fleet.placement_rows(session, sorted(FREE_STATES))
+    facts = repository.host_facts(session)
+    classes: dict[str, HostClass] = {}
     hosts = [
         Host(host_id=hid, vcpus=vcpus, memory_mib=mem,
              rack=str(labels.get("rack", "rack-0")), zone=str(labels.get("zone", "zone-0")),
-             labels={str(k): str(v) for k, v in labels.items()}, cordoned=state != "up")
+             labels={str(k): str(v) for k, v in labels.items()}, cordoned=state != "up",
+             **_from_facts(hid, facts.get(hid, {}), classes))
         for hid, vcpus, mem, labels, state in host_rows
     ]
-    state = FleetState(hosts)
+    state = FleetState(hosts, classes)
     placed = [r for r in vm_rows if r[1] in state.index and not r[5]]
     state.place_many([vm_spec(vm_id, vcpus, mem, labels) for vm_id, _, vcpus, mem, labels, _ in placed],
                      [state.index[r[1]] for r in placed])
@@ -47,6 +57,52 @@ def fleet_state(session: Session) -> FleetState:
         if anti and host_id in state.index:
             state.place(vm_spec(vm_id, vcpus, mem, labels), state.index[host_id], anti=anti_keys(anti))
     return state
+
+
+def _number(doc: Mapping[str, Any], key: str) -> float | None:
+    v = doc.get(key)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _from_facts(host_id: str, doc: Mapping[str, Any], classes: dict[str, HostClass]) -> dict[str, Any]:
+    """Host fields from its facts (hosts.facts): NUMA cells, network, disk and IOPS capacity,
+    and its host class. A class per distinct (price, CPU and memory overcommit): a fleet has a
+    few offers, not one per host, and each class is checked once. A value that does not make
+    sense is left out (placement's default) with a warning, rather than stopping every
+    placement on one bad row."""
+    out: dict[str, Any] = {}
+    cells = doc.get("numa")
+    if isinstance(cells, list) and cells:
+        try:
+            parsed = tuple(NumaCell(float(c["cpus"]), float(c["memory_mib"])) for c in cells)
+        except (TypeError, KeyError, ValueError):
+            log.warning("host %s: facts.numa %r is not a list of {cpus, memory_mib}; ignored",
+                        host_id, cells)
+        else:
+            if all(c.vcpus > 0 and c.memory_mib > 0 for c in parsed):
+                out["numa_cells"] = parsed
+    for key in ("net_mbps", "disk_gib", "iops"):
+        if (v := _number(doc, key)) is not None:
+            out[key] = v
+    price = _number(doc, "price_per_hour")
+    given = doc.get("overcommit")
+    oc: Mapping[str, Any] = given if isinstance(given, dict) else {}
+    ratios: dict[str, float] = {}
+    for r in ("cpu", "memory"):
+        v = _number(oc, r)
+        if v is not None and 0 < v <= MAX_OVERCOMMIT:
+            ratios[r] = v
+        elif r in oc:
+            log.warning("host %s: facts.overcommit.%s %r not in (0, %g]; 1.0 is used", host_id,
+                        r, oc[r], MAX_OVERCOMMIT)
+    if price is None and all(v == 1.0 for v in ratios.values()):
+        return out  # the default class: price 1.0, no overcommit
+    p, c, m = price if price is not None else 1.0, ratios.get("cpu", 1.0), ratios.get("memory", 1.0)
+    name = f"price={p:g},cpu={c:g},memory={m:g}"
+    if name not in classes:
+        classes[name] = HostClass(name, {"cpu": c, "memory": m}, price_per_hour=p)
+    out["host_class"] = name
+    return out
 
 
 def reload_hosts(session: Session, state: FleetState, host_ids: set[str]) -> None:

@@ -644,9 +644,10 @@ class HostFacts:
 
     def as_json(self) -> dict[str, Any]:
         """The ``hosts.facts`` document (keys absent when unknown)."""
-        out: dict[str, Any] = {"inventory": self.inventory, "numa_source": self.numa_source}
-        if self.numa:
+        out: dict[str, Any] = {"inventory": self.inventory}
+        if self.numa:  # else absent, so a merge keeps the cells last read from libvirt
             out["numa"] = [{"cpus": c.cpus, "memory_mib": c.memory_mib} for c in self.numa]
+            out["numa_source"] = self.numa_source
         if self.overcommit is not None:
             out["overcommit"] = {"cpu": self.overcommit.cpu, "memory": self.overcommit.memory}
         for k in ("price_per_hour", "net_mbps", "disk_gib", "iops", "uuid", "hostname", "error"):

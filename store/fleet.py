@@ -55,7 +55,8 @@ def lock_placement(session: Session) -> None:
 # computes it in a few milliseconds; loading the rows into Python takes tens.
 _FINGERPRINT = text("""
 SELECT NULL, count(*), coalesce(sum(hashtextextended(
-         host_id || '|' || state || '|' || vcpus || '|' || memory_mib || '|' || labels::text, 0)), 0)
+         host_id || '|' || state || '|' || vcpus || '|' || memory_mib || '|' || labels::text || '|' ||
+         facts::text, 0)), 0)
 FROM hosts
 UNION ALL
 SELECT coalesce(host_id, ''), count(*), sum(hashtextextended(

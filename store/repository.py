@@ -3,15 +3,22 @@ transaction boundaries."""
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from novacron.store import models
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from novacron.events import ActionKind, ActionResult, Decision, utcnow
+from novacron.inventory import HostFacts, Inventory, host_facts_of
+
+log = logging.getLogger(__name__)
 
 SCALING_ACTIONS = {
     ActionKind.SCALE_VCPU, ActionKind.SCALE_MEMORY, ActionKind.SCALE_OUT, ActionKind.SCALE_IN,
@@ -91,11 +98,104 @@ def scaling_events_for(session: Session, vm_id: str) -> list[models.ScalingEvent
 
 
 def upsert_host(session: Session, host_id: str, uri: str, vcpus: int, memory_mib: int,
-                labels: dict[str, str]) -> None:
-    values = dict(host_id=host_id, uri=uri, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
-                  state="up", updated_at=utcnow())
+                labels: dict[str, str], *, facts: Mapping[str, Any] | None = None,
+                state: str = "up") -> None:
+    """Insert or replace a host row; ``facts`` (the hosts.facts document) is left as stored
+    when not given."""
+    values: dict[str, Any] = dict(host_id=host_id, uri=uri, vcpus=vcpus, memory_mib=memory_mib,
+                                  labels=labels, state=state, updated_at=utcnow())
+    if facts is not None:
+        values["facts"] = dict(facts)
     stmt = pg_insert(models.Host).values(**values)
     session.execute(stmt.on_conflict_do_update(index_elements=["host_id"], set_=values))
+
+
+# Host states a sync writes. "retired": gone from the inventory but still holding VMs, so the
+# row stays (the VMs reference it) and placement treats it as cordoned.
+HOST_UP, HOST_UNREACHABLE, HOST_RETIRED = "up", "unreachable", "retired"
+
+
+@dataclass
+class HostSync:
+    """What :func:`sync_hosts` did, host ids per outcome."""
+
+    up: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    retired: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def sync_hosts(session: Session, inventory: Inventory, facts: Mapping[str, HostFacts],
+               *, prune: bool = True) -> HostSync:
+    """Make the hosts table say what the inventory and libvirt say.
+
+    Every inventory host is upserted with its facts, ``up`` when libvirt answered, else
+    ``unreachable``: then the size and libvirt's facts last read are kept (a host that is down
+    for a moment keeps its NUMA cells and UUID), and the error is recorded. With ``prune``,
+    hosts an earlier sync wrote (their facts name an inventory) that this inventory no longer
+    lists are removed, or, while VMs still reference them, marked ``retired`` and logged: a
+    host is never deleted from under its VMs. Hosts written by other means are left alone.
+    """
+    out = HostSync()
+    now = utcnow()
+    for entry in inventory.hosts:
+        f = facts.get(entry.id) or host_facts_of(entry, None, "its facts were not read",
+                                                 inventory.source)
+        state = HOST_UP if f.reachable else HOST_UNREACHABLE
+        doc = f.as_json()
+        if not f.reachable:
+            doc = {**_libvirt_facts(session, entry.id), **doc}
+        values: dict[str, Any] = dict(host_id=entry.id, uri=entry.uri, labels=f.labels, state=state,
+                                      updated_at=now, facts=doc)
+        stmt = pg_insert(models.Host).values(**values, vcpus=f.vcpus or 0, memory_mib=f.memory_mib or 0)
+        update: dict[str, Any] = dict(values)
+        if f.vcpus is not None:  # else keep the size last read
+            update["vcpus"] = f.vcpus
+        if f.memory_mib is not None:
+            update["memory_mib"] = f.memory_mib
+        session.execute(stmt.on_conflict_do_update(index_elements=["host_id"], set_=update))
+        (out.up if f.reachable else out.unreachable).append(entry.id)
+    if prune:
+        _prune_hosts(session, set(inventory.ids), inventory.source, out)
+    return out
+
+
+def host_facts(session: Session) -> dict[str, dict[str, Any]]:
+    """host id -> its facts document, for the hosts that have any."""
+    h = models.Host
+    return {hid: doc for hid, doc in session.execute(select(h.host_id, h.facts)) if doc}
+
+
+def _libvirt_facts(session: Session, host_id: str) -> dict[str, Any]:
+    """The facts libvirt last gave for a host (its UUID, hostname and NUMA cells read from
+    it), to keep while it cannot be asked."""
+    old = session.scalar(select(models.Host.facts).where(models.Host.host_id == host_id)) or {}
+    keys = ["uuid", "hostname"] + (["numa", "numa_source"] if old.get("numa_source") == "libvirt" else [])
+    return {k: old[k] for k in keys if k in old}
+
+
+def _prune_hosts(session: Session, keep: set[str], source: str, out: HostSync) -> None:
+    h, v = models.Host, models.VM
+    vm_count = (select(func.count()).select_from(v).where(v.host_id == h.host_id)
+                .correlate(h).scalar_subquery())
+    rows = session.execute(select(h.host_id, h.state, vm_count)
+                           .where(h.facts.has_key("inventory")).order_by(h.host_id))
+    for host_id, state, vms in rows:
+        if host_id in keep:
+            continue
+        if vms:
+            if state != HOST_RETIRED:
+                log.warning("host %s is no longer in the inventory (%s) but %d VMs still reference "
+                            "it: marked retired, so nothing is placed there; move or delete its "
+                            "VMs and the next sync removes it", host_id, source, vms)
+            session.execute(update_(h).where(h.host_id == host_id)
+                            .values(state=HOST_RETIRED, updated_at=utcnow()))
+            out.retired.append(host_id)
+        else:
+            log.info("host %s is no longer in the inventory (%s) and holds no VMs: removed",
+                     host_id, source)
+            session.execute(delete(h).where(h.host_id == host_id))
+            out.removed.append(host_id)
 
 
 def upsert_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
