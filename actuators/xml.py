@@ -57,6 +57,10 @@ class DomainSpec(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     disks: tuple[DiskSpec, ...] = ()
     nics: tuple[NicSpec, ...] = ()
+    # Host CPUs its vCPUs (and QEMU's emulator threads) may run on, and host NUMA nodes its
+    # memory must come from (strictly): the cells a placement chose. Empty: float freely.
+    cpuset: tuple[int, ...] = Field(default=(), max_length=4096)
+    numa_nodes: tuple[int, ...] = Field(default=(), max_length=1024)
 
     @model_validator(mode="after")
     def _unique_devices(self) -> DomainSpec:
@@ -66,6 +70,8 @@ class DomainSpec(BaseModel):
         macs = [n.mac for n in self.nics if n.mac is not None]
         if len(set(macs)) != len(macs):
             raise ValueError(f"domain {self.name}: two interfaces with one MAC address")
+        if any(c < 0 for c in (*self.cpuset, *self.numa_nodes)):
+            raise ValueError(f"domain {self.name}: CPU and NUMA node numbers cannot be negative")
         return self
 
 
@@ -97,7 +103,15 @@ def domain_element(spec: DomainSpec, domain_type: str = "test") -> ET.Element:
     ET.SubElement(dom, "name").text = spec.name
     ET.SubElement(dom, "memory", unit="KiB").text = str(spec.max_memory_mib * 1024)
     ET.SubElement(dom, "currentMemory", unit="KiB").text = str(spec.memory_mib * 1024)
-    ET.SubElement(dom, "vcpu", placement="static", current=str(spec.vcpus)).text = str(spec.max_vcpus)
+    vcpu = ET.SubElement(dom, "vcpu", placement="static", current=str(spec.vcpus))
+    vcpu.text = str(spec.max_vcpus)
+    if spec.cpuset:
+        # On <vcpu>, not per-vCPU <vcpupin>: it also binds vCPUs hot-added later.
+        vcpu.set("cpuset", ranges(spec.cpuset))
+        ET.SubElement(ET.SubElement(dom, "cputune"), "emulatorpin", cpuset=ranges(spec.cpuset))
+    if spec.numa_nodes:
+        ET.SubElement(ET.SubElement(dom, "numatune"), "memory", mode="strict",
+                      nodeset=ranges(spec.numa_nodes))
     os_el = ET.SubElement(dom, "os")
     ET.SubElement(os_el, "type", arch="x86_64").text = "hvm"
     if spec.disks or spec.nics:
@@ -112,6 +126,20 @@ def domain_element(spec: DomainSpec, domain_type: str = "test") -> ET.Element:
         for k, v in sorted(spec.labels.items()):
             ET.SubElement(labels, f"{{{_NOVACRON_NS}}}label", key=k, value=v)
     return dom
+
+
+def ranges(numbers: tuple[int, ...] | list[int]) -> str:
+    """libvirt's CPU/node list syntax: ``0-3,8,10-11``."""
+    out: list[str] = []
+    ordered = sorted(set(numbers))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
 
 
 def _disk_element(disk: DiskSpec) -> ET.Element:

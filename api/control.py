@@ -71,12 +71,13 @@ def _actor(who: Principal) -> str:
 @router.post("/approvals/{decision_id}/approve", response_model=PendingOut, responses={**RESOLVE})
 def approve(session: DB, decision_id: uuid.UUID, body: ResolveIn,
             who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
-    """Let the decision act as proposed: a placement creates its VM now; a scaling or healing
+    """Let the decision act as proposed: a placement creates its VM now (and hands it to the
+    actuators, whose outcome lands on the placement decision); a scaling or healing
     decision is handed to the actuators, which carry it out within about a second (its outcome
     arrives on the events stream under the approved copy's decision id)."""
     row = _open(session, decision_id, acting=True)
     if row.action == "place":
-        apply_to_host(session, row.decision["request"], row.decision["target_host"])
+        apply_to_host(session, decision_id, row.decision["request"], row.decision["target_host"], who)
         fleet.set_placement_status(session, decision_id, "placed", row.decision["target_host"])
     control.resolve_pending(session, row, control.APPROVED, _actor(who), body.comment)
     return views.pending(row)
@@ -99,7 +100,7 @@ def override(session: DB, decision_id: uuid.UUID, body: OverrideIn,
     row = _open(session, decision_id, acting=True)
     if row.action != "place":
         raise HTTPException(409, f"only placements can be overridden with a host; this is {row.action}")
-    apply_to_host(session, row.decision["request"], body.target_host)
+    apply_to_host(session, decision_id, row.decision["request"], body.target_host, who)
     fleet.set_placement_status(session, decision_id, "placed", body.target_host)
     control.resolve_pending(session, row, control.OVERRIDDEN, _actor(who), body.comment,
                             {"target_host": body.target_host})

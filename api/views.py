@@ -9,7 +9,8 @@ from novacron.store import models
 
 def vm(v: models.VM) -> dict[str, Any]:
     return {"vm_id": v.vm_id, "host_id": v.host_id, "vcpus": v.vcpus, "memory_mib": v.memory_mib,
-            "labels": v.labels, "tags": v.tags, "state": v.state, "updated_at": v.updated_at.isoformat()}
+            "labels": v.labels, "tags": v.tags, "state": v.state, "updated_at": v.updated_at.isoformat(),
+            "desired_state": v.desired_state, "spec": v.spec or {}, "numa_cells": v.numa_cells or []}
 
 
 def host(h: models.Host) -> dict[str, Any]:
@@ -21,7 +22,8 @@ def placement(d: models.PlacementDecision, applied: bool = False) -> dict[str, A
     return {"decision_id": d.decision_id, "vm_id": d.vm_id, "status": d.status or "placed",
             "target_host": d.target_host, "score": d.score, "explanation": d.explanation,
             "alternatives": d.alternatives, "policy": d.policy,
-            "decided_at": d.decided_at.isoformat(), "detail": d.detail or {}, "applied": applied}
+            "decided_at": d.decided_at.isoformat(), "detail": d.detail or {}, "applied": applied,
+            "outcome": d.outcome}
 
 
 def scaling(e: models.ScalingEvent) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import ColumnClause
 
-from novacron.events import utcnow
+from novacron.events import Decision, utcnow
 
 # One placement commits at a time across every API process: the decision reads free capacity
 # and the insert must see the same fleet, or two concurrent requests could fill one slot twice.
@@ -202,27 +202,74 @@ def add_vm(session: Session, vm_id: str, host_id: str | None, vcpus: int, memory
     return session.execute(stmt).first() is not None
 
 
-def add_placed_vm(session: Session, vm_id: str, host_id: str, vcpus: int, memory_mib: int,
-                  labels: dict[str, str], tags: Sequence[str], state: str,
-                  anti_affinity: Sequence[Any] = ()) -> int | None:
-    """Insert a VM and return its fingerprint hash; None when the id is taken."""
-    stmt = pg_insert(models.VM).values(
-        vm_id=vm_id, host_id=host_id, vcpus=vcpus, memory_mib=memory_mib, labels=labels,
-        tags=list(tags), state=state, updated_at=utcnow(), policy_settings={},
-        anti_affinity=list(anti_affinity),
-    ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(_VM_HASH)
+@dataclass
+class NewVm:
+    """A placed VM's row: what placement counts (whole vCPUs, MiB, labels), its intent, every
+    dimension it was placed with (``spec``) and the NUMA cells chosen for it."""
+
+    vcpus: int
+    memory_mib: int
+    labels: dict[str, str]
+    tags: list[str]
+    state: str
+    desired_state: str
+    spec: dict[str, Any]
+    numa_cells: list[int]
+    anti_affinity: list[Any]
+
+
+def _outbox_values(order: Decision) -> dict[str, Any]:
+    return {"o_id": order.decision_id, "o_action": order.action.value, "o_target": order.target_id,
+            "o_decision": order.model_dump(mode="json")}
+
+
+# A placed VM and the PLACE for the actuators in one round trip; the PLACE is queued only if
+# the VM was inserted (its id was free), so a taken id writes nothing.
+_ADD_VM = text(f"""
+WITH v AS (
+  INSERT INTO vms (vm_id, host_id, vcpus, memory_mib, labels, tags, state, updated_at, policy_settings,
+                   anti_affinity, spec, desired_state, numa_cells)
+  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}', :anti_affinity,
+          :spec, :desired_state, :numa_cells)
+  ON CONFLICT (vm_id) DO NOTHING
+  RETURNING {_VM_HASH_SQL}),
+o AS (
+  INSERT INTO decision_outbox (decision_id, action, target_id, decision, created_at)
+  SELECT :o_id, :o_action, :o_target, :o_decision, :at
+  WHERE EXISTS (SELECT 1 FROM v))
+SELECT * FROM v""").bindparams(  # noqa: S608 (constants only)
+    *(bindparam(k, type_=JSONB) for k in ("labels", "tags", "anti_affinity", "spec", "numa_cells",
+                                          "o_decision")),
+    bindparam("o_id", type_=Uuid), bindparam("at", type_=DateTime(timezone=True)))
+
+
+def _vm_values(vm_id: str, host_id: str, new: NewVm, at: datetime) -> dict[str, Any]:
+    return {"vm_id": vm_id, "host_id": host_id, "vcpus": new.vcpus, "memory_mib": new.memory_mib,
+            "labels": new.labels, "tags": list(new.tags), "state": new.state,
+            "anti_affinity": list(new.anti_affinity), "spec": new.spec,
+            "desired_state": new.desired_state, "numa_cells": list(new.numa_cells), "at": at}
+
+
+def add_placed_vm(session: Session, vm_id: str, host_id: str, new: NewVm, order: Decision) -> int | None:
+    """Insert a VM and queue ``order`` (its PLACE); the VM row's fingerprint hash, or None
+    (nothing written) when the id is taken."""
+    row = session.execute(_ADD_VM, {**_vm_values(vm_id, host_id, new, utcnow()),
+                                    **_outbox_values(order)}).first()
+    if row is None:
+        return None
     _wrote(session)
-    row = session.execute(stmt).first()
-    return None if row is None else int(row[0])
+    return int(row[0])
 
 
-# A placed VM and its decision in one round trip: the decision is inserted only if the VM was
-# (its id was free), so a taken id writes nothing and the caller can still answer 409.
+# A placed VM, its decision and its PLACE in one round trip: the decision and the PLACE are
+# inserted only if the VM was (its id was free), so a taken id writes nothing and the caller
+# can still answer 409.
 _PLACE_VM = text(f"""
 WITH v AS (
   INSERT INTO vms (vm_id, host_id, vcpus, memory_mib, labels, tags, state, updated_at, policy_settings,
-                   anti_affinity)
-  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}', :anti_affinity)
+                   anti_affinity, spec, desired_state, numa_cells)
+  VALUES (:vm_id, :host_id, :vcpus, :memory_mib, :labels, :tags, :state, :at, '{{}}', :anti_affinity,
+          :spec, :desired_state, :numa_cells)
   ON CONFLICT (vm_id) DO NOTHING
   RETURNING {_VM_HASH_SQL}),
 d AS (
@@ -230,26 +277,28 @@ d AS (
                                    policy, decided_at, status, request, detail)
   SELECT :decision_id, :vm_id, :host_id, :score, :explanation, :alternatives, :policy, :at, :status,
          :request, :detail
+  WHERE EXISTS (SELECT 1 FROM v)),
+o AS (
+  INSERT INTO decision_outbox (decision_id, action, target_id, decision, created_at)
+  SELECT :o_id, :o_action, :o_target, :o_decision, :at
   WHERE EXISTS (SELECT 1 FROM v))
 SELECT * FROM v""").bindparams(  # noqa: S608 (constants only)
     *(bindparam(k, type_=JSONB) for k in ("labels", "tags", "alternatives", "request", "detail",
-                                          "anti_affinity")),
-    bindparam("decision_id", type_=Uuid), bindparam("at", type_=DateTime(timezone=True)))
+                                          "anti_affinity", "spec", "numa_cells", "o_decision")),
+    bindparam("decision_id", type_=Uuid), bindparam("o_id", type_=Uuid),
+    bindparam("at", type_=DateTime(timezone=True)))
 
 
-def place_vm(session: Session, decision: models.PlacementDecision, vcpus: int, memory_mib: int,
-             labels: dict[str, str], tags: Sequence[str], state: str,
-             anti_affinity: Sequence[Any] = ()) -> int | None:
-    """Insert the placed VM (on ``decision.target_host``) and its decision; the VM row's
-    fingerprint hash, or None (nothing written) when the VM id is taken."""
+def place_vm(session: Session, decision: models.PlacementDecision, new: NewVm, order: Decision) -> int | None:
+    """Insert the placed VM (on ``decision.target_host``), its decision and ``order`` (its
+    PLACE); the VM row's fingerprint hash, or None (nothing written) when the VM id is taken."""
+    assert decision.target_host is not None
     row = session.execute(_PLACE_VM, {
-        "vm_id": decision.vm_id, "host_id": decision.target_host, "vcpus": vcpus,
-        "memory_mib": memory_mib, "labels": labels, "tags": list(tags), "state": state,
-        "anti_affinity": list(anti_affinity),
-        "at": decision.decided_at, "decision_id": decision.decision_id, "score": decision.score,
+        **_vm_values(decision.vm_id, decision.target_host, new, decision.decided_at),
+        "decision_id": decision.decision_id, "score": decision.score,
         "explanation": decision.explanation, "alternatives": decision.alternatives,
         "policy": decision.policy, "status": decision.status, "request": decision.request,
-        "detail": decision.detail}).first()
+        "detail": decision.detail, **_outbox_values(order)}).first()
     if row is None:
         return None
     _wrote(session)
@@ -265,6 +314,17 @@ def set_vm_state(session: Session, vm_id: str, state: str) -> models.VM | None:
     row = session.get(models.VM, vm_id, with_for_update=True)
     if row is not None:
         row.state = state
+        row.updated_at = utcnow()
+    return row
+
+
+def set_vm_intent(session: Session, vm_id: str, desired: str) -> models.VM | None:
+    """Record the operator's intent (the row locked). ``state`` shows the intent too until the
+    actuators report what libvirt did: v1 answers a start with ``running`` as it always has."""
+    row = session.get(models.VM, vm_id, with_for_update=True)
+    if row is not None:
+        row.desired_state = desired
+        row.state = desired
         row.updated_at = utcnow()
     return row
 

@@ -19,13 +19,15 @@ def _iso(col: str) -> str:
 
 _VM = f"""SELECT json_build_object('vm_id', vm_id, 'host_id', host_id, 'vcpus', vcpus,
   'memory_mib', memory_mib, 'labels', labels, 'tags', tags, 'state', state,
-  'updated_at', {_iso('updated_at')})::text FROM vms"""  # noqa: S608 (constants only)
+  'updated_at', {_iso('updated_at')}, 'desired_state', desired_state,
+  'spec', coalesce(spec, '{{}}'::jsonb), 'numa_cells', coalesce(numa_cells, '[]'::jsonb)
+  )::text FROM vms"""  # noqa: S608 (constants only)
 
 _DECISION = f"""SELECT json_build_object('decision_id', decision_id, 'vm_id', vm_id,
   'status', coalesce(status, 'placed'), 'target_host', target_host, 'score', score,
   'explanation', explanation, 'alternatives', alternatives, 'policy', policy,
   'decided_at', {_iso('decided_at')}, 'detail', coalesce(detail, '{{}}'::jsonb),
-  'applied', false)::text FROM placement_decisions"""  # noqa: S608 (constants only)
+  'applied', false, 'outcome', outcome)::text FROM placement_decisions"""  # noqa: S608 (constants only)
 
 
 def _where(filters: dict[str, str | None]) -> tuple[str, list[object]]:
