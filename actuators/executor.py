@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import libvirt
-from novacron.actuators import lifecycle
+from novacron.actuators import create, lifecycle
 from novacron.actuators.clone import clone, clone_name, group_inventory, remove_clone
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.deadline import Deadline
@@ -313,6 +313,19 @@ def _verify_off(after: dict[str, Any], decision: Decision) -> bool:
     return _host_of(decision) not in after["running_on"]
 
 
+def _apply_destroy(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+    # An operator's delete (params.undefine) also removes the definition.
+    if decision.params.get("undefine"):
+        return create.apply_delete(fleet, decision, deadline)
+    return _lifecycle(_destroy)(fleet, decision, deadline)
+
+
+def _verify_destroyed(after: dict[str, Any], decision: Decision) -> bool:
+    if decision.params.get("undefine"):
+        return create.verify_deleted(after, decision)
+    return _verify_off(after, decision)
+
+
 def _verify_on(after: dict[str, Any], decision: Decision) -> bool:
     return bool(after["running_on"] == [_host_of(decision)])
 
@@ -327,7 +340,9 @@ OPERATIONS: dict[ActionKind, Operation] = {
     ActionKind.SCALE_OUT: Operation(_observe_scale_out, _apply_scale_out, _verify_scale_out),
     ActionKind.SCALE_IN: Operation(_observe_scale_in, _apply_scale_in, _verify_scale_in),
     ActionKind.SHUTDOWN: Operation(_observe_vm, _lifecycle(_shutdown), _verify_off),
-    ActionKind.DESTROY: Operation(_observe_vm, _lifecycle(_destroy), _verify_off),
+    ActionKind.DESTROY: Operation(_observe_vm, _apply_destroy, _verify_destroyed),
+    # A placed VM defined (and started) on the host its placement chose.
+    ActionKind.PLACE: Operation(create.observe, create.apply, create.verify),
     # Reboot and reset act even on a VM that reads running: that is what they are for.
     ActionKind.REBOOT: Operation(
         _observe_vm, _lifecycle(lambda d, _dec, dl: lifecycle.reboot(d, dl)), _verify_on,
