@@ -119,7 +119,7 @@ def group_inventory(fleet: Fleet) -> FleetView:
                     log.warning("labels of %s unreadable (%s); it is in no group", dom.name(), exc)
                     labels = {}
                 found.append(FleetVm(dom.name(), host_id, int(vcpus), int(mem_kib) // 1024,
-                                     labels, state == libvirt.VIR_DOMAIN_RUNNING))
+                                     labels, state == libvirt.VIR_DOMAIN_RUNNING, dom.UUIDString()))
         except (ActuatorError, libvirt.libvirtError) as exc:
             log.warning("group inventory: host %s skipped (%s)", host_id, exc)
             continue

@@ -166,12 +166,14 @@ def evaluate(
     upper_down: Sequence[float] | None = None,
     level_down: float = LEVEL_DOWN,
     memory_unit_mib: int = MEMORY_UNIT_MIB,
+    incarnation: str = "",
 ) -> tuple[Decision | None, Memory]:
     """One evaluation of one VM's vCPUs (a CPU feature) or memory (a memory feature, whose
     ``allocated`` is MiB, counted in ``memory_unit_mib`` units). ``fallback_reason`` says why
     there is no forecast (serving down, history too short); a poor accuracy record adds its
     own reason. ``upper_down`` is the forecast's upper bound at ``level_down`` (in %), if
-    served: the agent asks for :func:`level_down_for` the VM's history."""
+    served: the agent asks for :func:`level_down_for` the VM's history. ``incarnation`` (the
+    VM's domain UUID) goes into the decision's id (:func:`events.decision_id_for`)."""
     if fv.metric not in (MetricName.CPU, MetricName.MEMORY):
         raise ValueError(f"vertical scaling reads cpu or memory features, not {fv.metric.value}")
     unit_mib = memory_unit_mib if fv.metric is MetricName.MEMORY else 0
@@ -217,4 +219,5 @@ def evaluate(
     if step.decision is None:
         return None, new_memory
     mode: AutonomyMode = policy.mode
-    return to_event(step.decision, host_id=fv.host_id, mode=mode), new_memory
+    return (to_event(step.decision, host_id=fv.host_id, mode=mode, incarnation=incarnation),
+            new_memory)

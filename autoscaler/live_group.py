@@ -120,6 +120,7 @@ class FleetVm:
     memory_mib: int
     labels: Mapping[str, str] = field(default_factory=dict)
     running: bool = True
+    uuid: str = ""  # the libvirt domain's UUID: tells apart VMs that reuse a name
 
     @property
     def group(self) -> str | None:
@@ -478,10 +479,12 @@ def evaluate_group(
     """One evaluation of one group at event time ``now_s``. ``forecast`` is of the group's
     aggregate in % of one replica (:attr:`GroupLoad.history`); ``upper_down`` its upper bound
     at ``level_down`` (``live.level_down_for``; the decision says why when it is the higher
-    one). ``decision_id`` (new by default) also
-    names the clones: not derived from the group and event time, since a trace replayed again
-    must not find the ledger entries of its previous run. A host a clone failed on is avoided
-    for ``avoid_failed_host_s`` of event time after the outcome said so (:func:`learn_outcome`)."""
+    one). ``decision_id`` (by default derived from the group, the event time, the kind and the
+    template's domain UUID: :func:`events.decision_id_for`) also names the clones, so a window
+    decided again after a restart orders the same clones under the same ledger entry, while a
+    trace replayed onto a fleet defined afresh does not find its previous run's. A host a clone
+    failed on is avoided for ``avoid_failed_host_s`` of event time after the outcome said so
+    (:func:`learn_outcome`)."""
     members = fleet.members(group_id)
     tpl = template(members)
     memory = {**memory, "eval": now_s,
@@ -554,8 +557,9 @@ def evaluate_group(
     if d is None:
         return Outcome(None, {**memory, "state": _stored(step.state)})
     up = d.delta > 0
-    event = to_event(d, host_id=tpl.host_id, mode=policy.mode_out if up else policy.mode_in)
-    decision_id = decision_id or uuid.uuid4()
+    event = to_event(d, host_id=tpl.host_id, mode=policy.mode_out if up else policy.mode_in,
+                     incarnation=tpl.uuid)
+    decision_id = decision_id or event.decision_id
     # Only a decision that will (or may, once approved) be carried out is waited for.
     acts = event.mode in (AutonomyMode.AUTO, AutonomyMode.APPROVE)
     base = {**event.params, "group": group_id, "source_vm": tpl.vm_id,

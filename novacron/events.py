@@ -19,6 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA_VERSION = 1
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+# Free-text fields a producer fills (a sample's source) are bounded: a multi-KB label is a bug
+# upstream, and it would otherwise travel into every window, feature and dead letter.
+MAX_TEXT_CHARS = 4096
+Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+# A message of novacron.metrics.raw larger than this is refused whole: Kafka's producers and
+# brokers refuse larger ones by default too (max.request.size, message.max.bytes), so only a
+# misbehaving producer sends one. It holds ~4,000 samples of ~250 bytes.
+MAX_METRICS_MESSAGE_BYTES = 1024 * 1024
 
 
 def _aware(value: datetime) -> datetime:
@@ -74,7 +82,7 @@ class MetricSample(Event):
     value: float = Field(allow_inf_nan=False)
     # The allocation the value is relative to (vCPUs for cpu, MiB for memory), when known.
     allocated: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    source: str = "collector"
+    source: Text = "collector"
     # Historical samples (a backfill or a replay's warm-up) build state but trigger no action.
     backfill: bool = False
 
@@ -311,7 +319,7 @@ class MetricBatch(Event):
 
     kind: ClassVar[str] = "metric_batch"
     host_id: Identifier | None = None
-    source: str = "collector"
+    source: Text = "collector"
     samples: list[MetricSample] = Field(min_length=1, max_length=MAX_BATCH_SAMPLES)
 
     @property
@@ -352,6 +360,9 @@ def decode_metrics(raw: bytes | str | None) -> DecodedMetrics:
     """
     if raw is None:
         raise InvalidEvent("empty message (no value)")
+    if len(raw) > MAX_METRICS_MESSAGE_BYTES:
+        raise InvalidEvent(f"message of {len(raw):,} bytes is over the {MAX_METRICS_MESSAGE_BYTES:,}-byte "
+                           "limit of novacron.metrics.raw; send smaller batches")
     marker: bytes | str = b'"samples"' if isinstance(raw, bytes) else '"samples"'
     if marker not in raw:  # type: ignore[operator]  # a single sample, parsed once as before
         return DecodedMetrics([decode(MetricSample, raw)], [])
@@ -391,4 +402,38 @@ class _BatchEnvelope(Event):
     """A batch's fields other than its samples, validated on their own (see decode_metrics)."""
 
     host_id: Identifier | None = None
-    source: str = "collector"
+    source: Text = "collector"
+
+
+# --- Fleet drift: what the reconciler found between PostgreSQL and libvirt ------------------
+
+
+class FleetChange(StrEnum):
+    DISCOVERED = "discovered"  # a domain PostgreSQL did not know, now recorded
+    VANISHED = "vanished"  # recorded on a host that answered; defined on no reachable host
+    REAPPEARED = "reappeared"  # a vanished (or failed) VM is defined somewhere again
+    MOVED = "moved"  # found on another host than recorded
+    DUPLICATE = "duplicate"  # active on two hosts (or ambiguous): a split brain to fence
+    STALE_COPY = "stale-copy"  # runs on one host, still defined (inactive) on another
+    STATE_DRIFT = "state-drift"  # what libvirt reports differs from the operator's intent
+    DRIFT_RESOLVED = "drift-resolved"  # a reported drift is over
+    HOST_ADDED = "host-added"  # an inventory host PostgreSQL did not know
+    HOST_UNREACHABLE = "host-unreachable"  # its VMs' state is unknown until it answers
+    HOST_UP = "host-up"  # answered again
+    HOST_RESIZED = "host-resized"  # libvirt reports other vCPUs or memory than recorded
+
+
+class FleetEventMsg(Event):
+    """One fleet event, as stored in ``fleet_events`` (``record_id``) and sent on novacron.fleet."""
+
+    kind: ClassVar[str] = "fleet"
+    change: FleetChange
+    host_id: str | None = Field(default=None, min_length=1, max_length=200)
+    vm_id: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str = Field(min_length=1)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    record_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.vm_id or self.host_id or "fleet"

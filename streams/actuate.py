@@ -1,14 +1,14 @@
 """Actuator agent: apply decisions to libvirt, once each, and publish the verified outcome.
 Decisions that must wait for an operator are parked for approval; the relay publishes the
-approved ones back to the decisions topic (see streams.approvals)."""
+approved ones back to the decisions topic (see streams.approvals). Both wait out a PostgreSQL
+outage (streams.db_retry): a decision is held, never dropped, until its outcome is recorded."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from novacron.streams import approvals, runtime
+from novacron.streams import approvals, db_retry, runtime
 from novacron.streams.app import actions_topic, app, decisions_topic
 from novacron.streams.deadletter import decode_or_dead_letter
 
@@ -29,8 +29,10 @@ async def actuator_agent(stream: Any) -> None:
         if decision is None:
             continue
         rt = runtime.current()
-        # libvirt and the database block: keep them off the event loop.
-        result = await asyncio.to_thread(approvals.act, decision, rt.fleet, rt.sessions, rt.paused)
+        # libvirt and the database block: off the event loop. Acting again after a database
+        # error is safe: the ledger's claim makes a repeat a reconciliation (actuators.executor).
+        result = await db_retry.call(f"acting on decision {decision.decision_id}", approvals.act,
+                                     decision, rt.fleet, rt.sessions, rt.paused)
         if result is not None:
             await actions_topic.send(key=result.key.encode(), value=result.to_bytes())
 
@@ -39,9 +41,10 @@ async def actuator_agent(stream: Any) -> None:
 async def approval_relay() -> None:
     """Publish approved copies, then mark them (at least once; the ledger dedups)."""
     rt = runtime.current()
-    copies, done = await asyncio.to_thread(approvals.take_approved, rt.sessions)
+    copies, done = await db_retry.call("reading approvals", approvals.take_approved, rt.sessions)
     for copy in copies:
         await decisions_topic.send(key=copy.key.encode(), value=copy.to_bytes())
         log.info("approved %s %s published as %s", copy.action.value, copy.target_id, copy.decision_id)
     if done:
-        await asyncio.to_thread(approvals.mark_dispatched, rt.sessions, done)
+        await db_retry.call("marking approvals dispatched", approvals.mark_dispatched,
+                            rt.sessions, done)

@@ -84,7 +84,10 @@ async def _decide_each(stream: Any, writer: TSDBWriter) -> None:
             await forecasts_topic.send(key=forecast.key.encode(), value=forecast.to_bytes())
             points.extend(forecast_points(forecast))
         try:
-            decision, state = evaluate(fv, forecast, state, policy, fallback, upper_down, level_down)
+            # The domain's UUID goes into the decision id: the same window decided again after
+            # a restart is the same decision to the actuator's ledger (autoscaler.events).
+            decision, state = evaluate(fv, forecast, state, policy, fallback, upper_down, level_down,
+                                       incarnation=vm.uuid if vm is not None else "")
         except ValueError as exc:  # e.g. a forecast that does not validate
             await send_dead_letter(
                 registry.FEATURES.name, event.key, event.value, f"decision failed: {exc}", "decision_agent"

@@ -9,7 +9,9 @@ Throughput comes from batching (DESIGN §streams): samples are taken in batches 
 ``BATCH_MAX``; each key touched by a batch gets one window update and one table write, and
 its features are published (Kafka, then the TSDB in the background) at most once per batch
 and only when its event time has moved ``Runtime.feature_emit_every_s`` past the last
-publication. Per-sample work is only decoding and inserting into the window.
+publication. Per-sample work is only decoding, screening and inserting into the window.
+Samples of VMs the fleet does not know, or outside the event-time skew window, are
+dead-lettered before they reach a window or the healer (streams.ingest.screen).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, group_features_topic, metrics_raw
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import cache
-from novacron.streams.ingest import gather
+from novacron.streams.ingest import Hygiene, gather, screen
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
     add_samples,
@@ -51,6 +53,9 @@ windows = app.Table("feature-windows", default=dict, partitions=app.conf.topic_p
 # messages; a message may carry up to events.MAX_BATCH_SAMPLES samples, so keep it modest.
 BATCH_MAX = 2_000
 BATCH_WITHIN_S = 0.5
+# Host (or "vm:<id>") -> newest event time accepted from it, unix s: the stream's own clock,
+# which a sample's event time is judged against (streams.ingest.screen).
+_event_clock: dict[str, float] = {}
 
 
 @app.agent(metrics_raw)
@@ -78,6 +83,7 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
             await send_dead_letter(registry.METRICS_RAW.name, event.key, bad.payload.encode(),
                                    bad.reason, "feature_agent")
         decoded.append((event, metrics))
+    decoded = await _screened(decoded, rt.metric_hygiene)
     intake = gather(decoded)
     touched, live = intake.touched, intake.live
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
@@ -116,6 +122,31 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
             if (group := groups.get(vm)) is not None:
                 await group_features_topic.send(key=group.encode(), value=raw)
     writer.submit([feature_line(fv) for fv in out])
+
+
+async def _screened(decoded: list[tuple[Any, DecodedMetrics]], hygiene: Hygiene,
+                    ) -> list[tuple[Any, DecodedMetrics]]:
+    """The samples fit for the windows and the healer; the others dead-lettered one by one:
+    a VM the fleet does not know (a phantom the healer would chase), an event time outside
+    the skew window (streams.ingest.Hygiene)."""
+    if not decoded:
+        return decoded
+    view = await cache.knowing({s.vm_id for _, m in decoded for s in m.samples})
+    # A host the last inventory could not reach: its VMs cannot be told apart from strangers.
+    unreachable = set(runtime.current().fleet.hosts).difference(h.host_id for h in view.hosts)
+
+    def known(vm_id: str, host_id: str | None) -> bool:
+        return view.knows(vm_id) or (host_id in unreachable if host_id else bool(unreachable))
+
+    def host_of(vm_id: str) -> str | None:
+        vm = view.get(vm_id)
+        return vm.host_id if vm is not None else None
+
+    kept, rejected = screen(decoded, hygiene, _event_clock, utcnow(), known, host_of)
+    for r in rejected:
+        await send_dead_letter(registry.METRICS_RAW.name, r.message.key, r.payload.encode(),
+                               r.reason, "feature_agent")
+    return kept
 
 
 def _metric_windows(vm_id: str, updated: dict[str, dict[str, Any]],

@@ -15,7 +15,7 @@ from novacron.actuators.clone import group_inventory
 from novacron.autoscaler.live_group import FleetView, label_problem
 from novacron.policy import LoadedPolicy, Policy, PolicySet
 from novacron.store import fleet as fleet_store
-from novacron.streams import runtime
+from novacron.streams import db_retry, runtime
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -56,12 +56,13 @@ class _Cached:
                     log.warning("group label ignored: %s", problem)
         return self.view
 
-    async def groups_of(self, vm_ids: Iterable[str]) -> dict[str, str]:
-        """vm id -> group of the grouped VMs among ``vm_ids`` (a take's worth at once)."""
-        ids = list(vm_ids)
+    async def knowing(self, vm_ids: Iterable[str]) -> FleetView:
+        """The fleet, read again (once for all of them) if one of ``vm_ids`` is unknown and
+        was not already looked for within ABSENT_S: a VM just created is found."""
         view = await self.fleet(ROUTING_MAX_AGE_S)
         now = time.monotonic()
-        unknown = [v for v in ids if not view.knows(v) and now - self._absent.get(v, -math.inf) >= ABSENT_S]
+        unknown = [v for v in vm_ids
+                   if not view.knows(v) and now - self._absent.get(v, -math.inf) >= ABSENT_S]
         if unknown:
             view = await self.fleet(0.0)  # started after every one of them was seen
             later = time.monotonic()
@@ -70,6 +71,12 @@ class _Cached:
             for v in unknown:
                 if not view.knows(v):
                     self._absent[v] = later
+        return view
+
+    async def groups_of(self, vm_ids: Iterable[str]) -> dict[str, str]:
+        """vm id -> group of the grouped VMs among ``vm_ids`` (a take's worth at once)."""
+        ids = list(vm_ids)
+        view = await self.knowing(ids)
         return {v: g for v in ids if (g := view.group_of(v)) is not None}
 
     def warn_once(self, group: str, problems: tuple[str, ...]) -> None:
@@ -80,9 +87,17 @@ class _Cached:
 
     async def policy_set(self) -> PolicySet | None:
         if time.monotonic() - self.policies_at > POLICIES_MAX_AGE_S:
+            read: tuple[PolicySet, dict[str, frozenset[str]]] | None
             try:
-                self.policies, self.tags = await asyncio.to_thread(_stored_policies)
-            except SQLAlchemyError as exc:  # keep the last set; labels and defaults still apply
+                if self.policies is None:
+                    # Never read: wait for PostgreSQL rather than decide as if no policy
+                    # existed (a stored policy may say "approve" or "observe").
+                    read = await db_retry.call("reading policies", _stored_policies)
+                else:  # an outage keeps the last set read (logged once by db_retry)
+                    read = await db_retry.attempt("reading policies", _stored_policies)
+                if read is not None:
+                    self.policies, self.tags = read
+            except SQLAlchemyError as exc:  # not an outage: keep the last set; labels and defaults apply
                 log.warning("stored policies unreadable (%s); using the last ones read", exc)
             self.policies_at = time.monotonic()
         return self.policies

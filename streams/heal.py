@@ -6,6 +6,9 @@ libvirt lifecycle events are watched here too and published on novacron.health, 
 consumer sees them and the healer reads them back through the topic like any other input.
 The healer is one stateful instance: run one worker with this agent (partitioned healing
 needs per-partition healers, which the pure core allows but this wiring does not yet do).
+A health message it cannot read goes to novacron.deadletter (malformed outcomes on
+novacron.actions are dead-lettered by the group agent, which reads that topic too); records
+wait out a PostgreSQL outage (streams.db_retry).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from novacron.actuators.fencing import LibvirtDestroyFencer
 from novacron.actuators.placement_state import inventory, reachable
 from novacron.healing import Healer, LifecycleEvent
 from novacron.store import healing_repo
-from novacron.streams import liveness, runtime
+from novacron.streams import db_retry, liveness, runtime
 from novacron.streams.app import app, decisions_topic, health_topic
+from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.heal_core import HealLoop, Step
 
 from novacron import topics as registry
-from novacron.events import utcnow
+from novacron.events import HealthEvent, InvalidEvent, decode, utcnow
 
 # Metric liveness does not come through here: the feature agent, which decodes every sample
 # anyway, hands the arrivals over (streams.liveness) and the heartbeat timer feeds them in.
@@ -68,7 +72,8 @@ def _store(step: Step) -> None:
 async def _publish(step: Step) -> None:
     for d in step.decisions:
         await decisions_topic.send(key=d.key.encode(), value=d.to_bytes())
-    await asyncio.to_thread(_store, step)
+    if step.records:
+        await db_retry.call("recording healing events", _store, step)
 
 
 def _metrics_seen(loop: HealLoop) -> Step:
@@ -78,9 +83,26 @@ def _metrics_seen(loop: HealLoop) -> Step:
     return step
 
 
+async def _readable(events: list[Any]) -> list[bytes | None]:
+    """The values the healer can read; an unreadable health event is dead-lettered with the
+    reason (the healer would otherwise pass over it without a trace)."""
+    out: list[bytes | None] = []
+    for event in events:
+        if event.message.topic == registry.HEALTH.name:
+            try:
+                decode(HealthEvent, event.value)
+            except InvalidEvent as exc:
+                await send_dead_letter(registry.HEALTH.name, event.key, event.value, exc.reason,
+                                       "heal_agent")
+                continue
+        out.append(event.value)
+    return out
+
+
 @app.agent(heal_inputs)
 async def heal_agent(stream: Any) -> None:
-    async for batch in stream.take(500, within=0.2):
+    async for events in stream.take_events(500, within=0.2):
+        batch = await _readable(events)
         loop = await asyncio.to_thread(_heal_loop)
         # Arrivals noted so far first, so a VM that just reported is watched when its
         # lifecycle event is judged.

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from novacron.store.decision_log import record
-from novacron.streams import runtime
+from novacron.streams import db_retry, runtime
 from novacron.streams.app import app, decisions_topic
 
 from novacron.events import Decision
@@ -26,5 +25,5 @@ async def recorder_agent(stream: Any) -> None:
             decision = Decision.model_validate_json(event.value or b"")
         except ValueError:
             continue
-        await asyncio.to_thread(_store, decision)
+        await db_retry.call(f"recording decision {decision.decision_id}", _store, decision)
 

@@ -12,6 +12,7 @@ from novacron.actuators.connection import Fleet
 from novacron.autoscaler.live import default_memory_policy, default_vcpu_policy
 from novacron.autoscaler.policy import ScalingPolicy
 from novacron.serving.client import ForecastClient
+from novacron.streams.ingest import Hygiene
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -32,6 +33,9 @@ class Runtime:
     evaluate_every_s: float = 60.0
     # Where features are also written for dashboards; empty disables it.
     tsdb_url: str = ""
+    # The event-time window a metric sample must fall in (past: relative to its host's newest
+    # event time; future: to the wall clock); outside it, the sample is dead-lettered.
+    metric_hygiene: Hygiene = field(default_factory=Hygiene)
 
 
 _current: Runtime | None = None
