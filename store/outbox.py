@@ -7,7 +7,7 @@ publishes again: at least once; the actuators' ledger acts once per decision id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from novacron.store import models
 from sqlalchemy import select, update
@@ -26,12 +26,16 @@ def add(session: Session, decision: Decision) -> None:
     session.execute(stmt.on_conflict_do_nothing(index_elements=["decision_id"]))
 
 
-def undispatched(session: Session, limit: int = 500) -> list[models.DecisionOutbox]:
+def undispatched(session: Session, limit: int = 500,
+                 hosts: Collection[str] | None = None) -> list[models.DecisionOutbox]:
     """Rows not published yet, oldest first (a VM's start queued after its placement is
-    published after it, on the same partition: its key is the VM id)."""
+    published after it, on the same partition: its key is the VM id). With ``hosts``, only
+    the decisions on those hosts: what one worker's actuators manage."""
     m = models.DecisionOutbox
     q = (select(m).where(m.dispatched_at.is_(None))
          .order_by(m.created_at, m.decision_id).limit(limit))
+    if hosts is not None:
+        q = q.where(m.decision["host_id"].astext.in_(list(hosts)))
     return list(session.scalars(q))
 
 

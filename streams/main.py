@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from novacron.streams import actuate, decide, decide_group, features, gc_tuning, heal, record
+from novacron.streams import actuate, decide, decide_group, features, gc_tuning, heal, outbox_relay, record
 from novacron.streams.app import app
 
 AGENTS = (features.feature_agent, decide.decision_agent, actuate.actuator_agent,
-          record.recorder_agent, heal.heal_agent, decide_group.group_scaler)
+          record.recorder_agent, heal.heal_agent, decide_group.group_scaler, outbox_relay.outbox_relay)
 
 
 @app.task  # type: ignore[misc]
