@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Collection
 
 from novacron.store import outbox
-from novacron.streams import runtime
+from novacron.streams import db_retry, runtime
 from novacron.streams.app import app, decisions_topic
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,11 +53,14 @@ def mark(sessions: sessionmaker[Session], decision_ids: list[uuid.UUID]) -> None
 
 async def relay_once(sessions: sessionmaker[Session], hosts: Collection[str]) -> int:
     """Publish what waits and mark it; how many were published (0 after an error, logged)."""
-    try:
-        decisions, done = await asyncio.to_thread(take, sessions, hosts)
-    except Exception as exc:  # the database is down or restarting: next tick
+    try:  # an outage returns None, logged once for all agents by db_retry: next tick
+        read = await db_retry.attempt("reading the decision outbox", take, sessions, hosts)
+    except Exception as exc:  # not an outage: a bug or bad data, logged at every tick
         log.warning("outbox relay: cannot read the outbox (%s); retrying in %.0f s", exc, RELAY_EVERY_S)
         return 0
+    if read is None:
+        return 0
+    decisions, done = read
     try:
         # Each send resolves once the broker has acknowledged it; only then are rows marked.
         sent = [await decisions_topic.send(key=d.key.encode(), value=d.to_bytes()) for d in decisions]
@@ -68,8 +71,8 @@ async def relay_once(sessions: sessionmaker[Session], hosts: Collection[str]) ->
     for d in decisions:
         log.info("outbox: %s %s on %s published", d.action.value, d.target_id, d.host_id)
     if done:
-        try:
-            await asyncio.to_thread(mark, sessions, done)
+        try:  # an outage is waited out (db_retry), so they are not published again
+            await db_retry.call("marking outbox decisions published", mark, sessions, done)
         except Exception as exc:  # published, not marked: published again next tick, acted on once
             log.warning("outbox relay: cannot mark %d published decisions (%s); they will be "
                         "published again and acted on once", len(done), exc)
