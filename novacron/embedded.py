@@ -1,8 +1,12 @@
-"""The embedded default (``novacron up``): the whole loop on a simulated fleet.
+"""``novacron up``: the whole loop, on a simulated fleet (the embedded default) or on the
+real hosts of an inventory.
 
-Starts the services it needs (unless external ones are configured), the BentoML forecast
-service, the Faust worker and the trace replayer, shows events, decisions and actions as they
-happen, and stops cleanly on Ctrl-C or after ``duration``.
+Both open their fleet from an inventory file (the simulated fleet writes its own), record its
+hosts and their facts, and start the services they need (unless external ones are
+configured), the BentoML forecast service and the Faust worker. The simulated fleet is then
+fed by the trace replayer; real hosts by the collector, with the reconciler keeping the
+database in step with libvirt. Events, decisions and actions show as they happen; Ctrl-C or
+``duration`` stops it cleanly.
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import contextlib
 import signal
 import uuid
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
@@ -21,7 +28,9 @@ from rich.table import Table
 
 from novacron import topics
 from novacron.actuators import simfleet
-from novacron.events import ActionKind, ActionResult, DeadLetter, Decision, decode
+from novacron.actuators.inventory_fleet import host_facts, open_fleet
+from novacron.events import ActionKind, ActionResult, DeadLetter, Decision, decode, utcnow
+from novacron.inventory import HostFacts, load_inventory
 from novacron.kafka_admin import ensure_topics
 from novacron.services import start_all
 from novacron.serving.launcher import BentoServer
@@ -39,6 +48,7 @@ class Feed:
     decisions: deque[Decision] = field(default_factory=lambda: deque(maxlen=8))
     actions: deque[ActionResult] = field(default_factory=lambda: deque(maxlen=8))
     dead: deque[DeadLetter] = field(default_factory=lambda: deque(maxlen=3))
+    fleet: str = "simulated fleet"  # what the title says the loop runs on
 
     def take(self, topic: str, raw: bytes | None) -> str | None:
         self.counts[topic] += 1
@@ -60,7 +70,7 @@ class Feed:
         return None
 
     def render(self, event_time: str) -> Table:
-        table = Table(title=f"NovaCron — simulated fleet (event time {event_time})", expand=True)
+        table = Table(title=f"NovaCron — {self.fleet} (event time {event_time})", expand=True)
         table.add_column("kind", no_wrap=True)
         table.add_column("target", no_wrap=True)
         table.add_column("what and why")
@@ -98,59 +108,115 @@ async def _watch(settings: Settings, feed: Feed, stop: asyncio.Event, console: C
         await consumer.stop()
 
 
+def describe(simulated: bool, facts: Mapping[str, HostFacts]) -> str:
+    """The view's title: which fleet, how many hosts, how many answered."""
+    up = sum(f.reachable for f in facts.values())
+    kind = "simulated fleet" if simulated else "real fleet"
+    return f"{kind}, {len(facts)} hosts" + ("" if up == len(facts) else f", {up} reachable")
+
+
 async def run_embedded(settings: Settings, duration_s: float | None, speed: float,
-                       console: Console) -> Feed:
-    """Run the loop; ``settings`` must be the process's settings (the worker reads them)."""
+                       console: Console, inventory: Path | None = None) -> Feed:
+    """Run the loop; ``settings`` must be the process's settings (the worker reads them).
+    ``inventory``: the real hosts' inventory file; None runs the simulated fleet."""
+    simulated = inventory is None
+    if not simulated:
+        # Imported here: only a real fleet needs them.
+        try:
+            from novacron.streams.collector import run_collector
+            from novacron.streams.reconciler import run_reconciler
+        except ImportError as exc:
+            raise RuntimeError(f"running on real hosts needs the collector and the reconciler: "
+                               f"{exc}") from exc
     with console.status("starting services…"):
         for name, state in start_all(settings).items():
             console.log(f"{name}: {state}")
         await ensure_topics(settings)
-    fleet = simfleet.build(settings.state_dir / "fleet", settings.fleet_hosts,
-                           settings.fleet_vms_per_host)
+    path = inventory or simfleet.write(settings.state_dir / "fleet", settings.fleet_hosts,
+                                       settings.fleet_vms_per_host)
+    hosts = load_inventory(path)
+    fleet = open_fleet(hosts)
+    facts = await asyncio.to_thread(host_facts, fleet, hosts)
+    for f in facts.values():
+        if not f.reachable:
+            console.log(f"host {f.host_id} is unreachable (marked so; the others are served): "
+                        f"{f.error}", markup=False)
     rt = build_runtime(settings, fleet)
     with rt.sessions.begin() as s:
-        for spec in simfleet.layout(settings.fleet_hosts, settings.fleet_vms_per_host):
-            repository.upsert_host(s, spec.name, fleet.host(spec.name).uri, spec.cpus,
-                                   spec.memory_mib, spec.labels)
-            for d in spec.domains:
-                repository.upsert_vm(s, d.name, spec.name, d.vcpus, d.memory_mib, d.labels)
+        synced = repository.sync_hosts(s, hosts, facts)
+        if simulated:
+            for spec in simfleet.layout(settings.fleet_hosts, settings.fleet_vms_per_host):
+                for d in spec.domains:
+                    fleet.specs[d.name] = d
+                    repository.upsert_vm(s, d.name, spec.name, d.vcpus, d.memory_mib, d.labels)
+    if synced.retired:
+        console.log(f"retired (no longer in {path}, VMs still on them): {synced.retired}")
     server = BentoServer(settings)
     worker = BackgroundWorker()
-    feed = Feed()
+    feed = Feed(fleet=describe(simulated, facts))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tasks: dict[str, asyncio.Task[Any]] = {}
     try:
         with console.status("starting the forecast service and the stream worker…"):
             await asyncio.to_thread(server.start)
             await asyncio.to_thread(worker.start)
-        vms = simfleet.vm_ids(settings.fleet_hosts, settings.fleet_vms_per_host)
-        series = replay_series(settings.data_dir, len(vms))
-        replayer = Replayer(settings.kafka_bootstrap, plan_traces(vms, series), speed=speed,
-                            warmup_points=rt.history_points)
-        console.log(f"replaying {len(vms)} VMs on {settings.fleet_hosts} libvirt test hosts at "
-                    f"{speed:g}x from {sorted(replayer.stats.sources)[:3]}…")
+        replayer: Replayer | None = None
+        if simulated:
+            vms = simfleet.vm_ids(settings.fleet_hosts, settings.fleet_vms_per_host)
+            series = replay_series(settings.data_dir, len(vms))
+            replayer = Replayer(settings.kafka_bootstrap, plan_traces(vms, series), speed=speed,
+                                warmup_points=rt.history_points)
+            console.log(f"replaying {len(vms)} VMs on {settings.fleet_hosts} libvirt test hosts "
+                        f"at {speed:g}x from {sorted(replayer.stats.sources)[:3]}…")
+            tasks["replayer"] = asyncio.create_task(replayer.run(duration_s or float("inf"), stop))
+        else:
+            tasks["collector"] = asyncio.create_task(run_collector(settings, fleet, stop))
+            tasks["reconciler"] = asyncio.create_task(run_reconciler(settings, fleet, rt.sessions, stop))
+            if duration_s is not None:
+                loop.call_later(duration_s, stop.set)
+            console.log(f"collecting from {len(facts)} hosts of {path} "
+                        f"({sum(f.reachable for f in facts.values())} reachable)")
         live = Live(feed.render("-"), console=console, refresh_per_second=2) \
             if console.is_terminal else None
         with live or contextlib.nullcontext():
-            watcher = asyncio.create_task(_watch(settings, feed, stop, console, live))
-            replay = asyncio.create_task(replayer.run(duration_s or float("inf"), stop))
+            tasks["view"] = asyncio.create_task(_watch(settings, feed, stop, console, live))
             while not stop.is_set():
+                for name, task in tasks.items():
+                    if task.done() and not task.cancelled() and task.exception() is not None:
+                        console.log(f"{name} failed, stopping: {task.exception()!r}")
+                        stop.set()
                 if live is not None:
-                    et = replayer.stats.event_time
-                    live.update(feed.render(et.isoformat() if et else "-"))
+                    live.update(feed.render(_event_time(replayer)))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
-            stats = await replay
-            await watcher
-        console.log(f"replayed {stats.published} samples up to event time {stats.event_time}; "
-                    f"allocations changed {stats.allocations_seen} times")
+            results = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        for name, res in zip(tasks, results, strict=True):
+            if isinstance(res, BaseException):
+                raise RuntimeError(f"{name} failed: {res!r}") from res
+        if replayer is not None:
+            stats = replayer.stats
+            console.log(f"replayed {stats.published} samples up to event time {stats.event_time}; "
+                        f"allocations changed {stats.allocations_seen} times")
+        else:
+            console.log(f"collector: {results[0]}")
     finally:
         stop.set()
+        for task in tasks.values():
+            task.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(server.stop)
         fleet.close()
     return feed
+
+
+def _event_time(replayer: Replayer | None) -> str:
+    """The replay's event time; for real hosts the samples' time is the wall clock's."""
+    if replayer is None:
+        return utcnow().isoformat(timespec="seconds")
+    et = replayer.stats.event_time
+    return et.isoformat() if et else "-"

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     serving_url: str = "http://127.0.0.1:3000"
     # libvirt URIs of the managed hosts; empty means the embedded simulated fleet.
     host_uris: list[str] = Field(default_factory=list)
+    # The host inventory (YAML: see novacron/inventory.py). When set it names the fleet, with
+    # each host's rack, zone, price and overcommit; NOVACRON_HOST_URIS is then not read.
+    inventory: Path | None = None
 
     state_dir: Path = REPO_ROOT / ".state"
     data_dir: Path = REPO_ROOT.parent / "shared" / "data"
