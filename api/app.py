@@ -25,6 +25,7 @@ def create_app() -> FastAPI:
                               "`Authorization: Bearer ncr_...` (`novacron token create`).")
     for module in (v1_vms, v2_placement, v2_policies, v2_events, control, admin):
         api.include_router(module.router, responses=ERROR_RESPONSES)
+    api.include_router(__import__("novacron.api.v2_fleet").api.v2_fleet.router, responses=ERROR_RESPONSES)
     api.include_router(graphql.router, tags=["graphql"])
     api.include_router(stream.router)
 

@@ -33,8 +33,8 @@ from novacron.inventory import MAX_OVERCOMMIT
 
 log = logging.getLogger(__name__)
 
-# VMs in these states hold no capacity.
-FREE_STATES = frozenset({"deleted", "failed"})
+# VMs in these states hold no capacity ("vanished": the reconciler found it on no host).
+FREE_STATES = frozenset({"deleted", "failed", "vanished"})
 
 
 def fleet_state(session: Session) -> FleetState:

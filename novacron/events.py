@@ -420,7 +420,6 @@ class FleetChange(StrEnum):
     HOST_ADDED = "host-added"  # an inventory host PostgreSQL did not know
     HOST_UNREACHABLE = "host-unreachable"  # its VMs' state is unknown until it answers
     HOST_UP = "host-up"  # answered again
-    HOST_RESIZED = "host-resized"  # libvirt reports other vCPUs or memory than recorded
 
 
 class FleetEventMsg(Event):

@@ -32,8 +32,11 @@ DEADLETTER = TopicSpec("novacron.deadletter", "rejected messages with the reason
 GROUP_FEATURES = TopicSpec("novacron.features.by-group",
                            "CPU features of VMs in a scaling group, for the group autoscaler",
                            "group id")
+# The reconciler's findings (novacron.events.FleetEventMsg); fleet_events holds the same.
+FLEET = TopicSpec("novacron.fleet", "fleet drift between PostgreSQL and libvirt, with reasons",
+                  "vm_id, else host_id")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     METRICS_RAW, FEATURES, FORECASTS, DECISIONS, ACTIONS, HEALTH, DEADLETTER,
-    GROUP_FEATURES,
+    GROUP_FEATURES, FLEET,
 )
