@@ -29,6 +29,7 @@ app.add_typer(inventory_app, name="inventory")
 __import__("novacron.api_cli").api_cli.register(app)  # policy, token, api
 console = Console()
 __import__("novacron.train_cli").train_cli.register(app)
+__import__("novacron.reconcile_cli").reconcile_cli.register(app)
 __import__("novacron.vm_cli").vm_cli.register(app)  # vm create
 __import__("novacron.collect_cli").collect_cli.register(app)
 __import__("novacron.consolidate_cli").consolidate_cli.register(app)

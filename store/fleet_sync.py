@@ -11,6 +11,7 @@ from typing import Any
 from novacron.store import fleet, models
 from novacron.streams.reconcile_core import EventRecord, HostRow, HostWrite, Stored, VmRow, VmWrite
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -30,12 +31,11 @@ def lock_and_read(session: Session, now: datetime, in_flight_s: float) -> Stored
         select(v.vm_id, v.host_id, v.state, v.desired_state, v.vcpus, v.memory_mib, v.updated_at))}
     since = now - timedelta(seconds=in_flight_s)
     p, o = models.PlacementDecision, models.DecisionOutbox
-    placing = dict(session.execute(  # type: ignore[arg-type]  # (vm_id, newest) pairs
+    placing = {r[0]: r[1] for r in session.execute(
         select(p.vm_id, func.max(p.decided_at)).where(p.outcome.is_(None), p.decided_at > since)
-        .group_by(p.vm_id)).tuples())
-    acting = dict(session.execute(  # type: ignore[arg-type]
-        select(o.target_id, func.max(o.created_at)).where(o.created_at > since)
-        .group_by(o.target_id)).tuples())
+        .group_by(p.vm_id))}
+    acting = {r[0]: r[1] for r in session.execute(
+        select(o.target_id, func.max(o.created_at)).where(o.created_at > since).group_by(o.target_id))}
     return Stored(hosts=hosts, vms=vms, placing=placing, acting=acting)
 
 
@@ -79,7 +79,7 @@ def latest_drift_events(session: Session) -> dict[str, tuple[FleetChange, Mappin
     """Each VM's newest state-drift or drift-resolved event (what a restart must remember)."""
     e = models.FleetEvent
     q = (select(e.vm_id, e.kind, e.detail).where(e.kind.in_(DRIFT_KINDS), e.vm_id.is_not(None))
-         .order_by(e.vm_id, e.occurred_at.desc(), e.id.desc()).distinct(e.vm_id))
+         .order_by(e.vm_id, e.occurred_at.desc(), e.id.desc()).ext(distinct_on(e.vm_id)))
     return {r[0]: (FleetChange(r[1]), r[2] or {}) for r in session.execute(q)}
 
 
