@@ -179,7 +179,7 @@ def _prune_hosts(session: Session, keep: set[str], source: str, out: HostSync) -
     vm_count = (select(func.count()).select_from(v).where(v.host_id == h.host_id)
                 .correlate(h).scalar_subquery())
     rows = session.execute(select(h.host_id, h.state, vm_count)
-                           .where(h.facts.has_key("inventory")).order_by(h.host_id))
+                           .where(func.jsonb_exists(h.facts, "inventory")).order_by(h.host_id))
     for host_id, state, vms in rows:
         if host_id in keep:
             continue
