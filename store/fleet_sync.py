@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from novacron.store import fleet, models
 from novacron.streams.reconcile_core import EventRecord, HostRow, HostWrite, Stored, VmRow, VmWrite
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -52,26 +52,34 @@ def apply(session: Session, hosts: Iterable[HostWrite], vms: Iterable[VmWrite],
         else:
             session.execute(update(models.Host).where(models.Host.host_id == hw.host_id)
                             .values(updated_at=now, **hw.values))
+    # Many rows change at once when a fleet is first seen (1,000 discovered VMs): each kind of
+    # write is one statement, since the placement lock is held until the commit.
+    vms, events = list(vms), list(events)
+    inserts = [{"vm_id": w.vm_id, "updated_at": now, "tags": [], "policy_settings": {}, "spec": {},
+                "desired_state": None, **w.values} for w in vms if w.insert]
     lost: list[str] = []
-    for vw in vms:
-        if vw.insert:
-            row = session.execute(pg_insert(models.VM).values(
-                vm_id=vw.vm_id, updated_at=now, tags=[], policy_settings={}, spec={},
-                desired_state=None, **vw.values,
-            ).on_conflict_do_nothing(index_elements=["vm_id"]).returning(models.VM.vm_id)).first()
-            if row is None:
-                lost.append(vw.vm_id)
-        else:
-            session.execute(update(models.VM).where(models.VM.vm_id == vw.vm_id)
-                            .values(updated_at=now, **vw.values))
-    ids: list[int | None] = []
-    for ev in events:
-        if ev.change == FleetChange.DISCOVERED and ev.vm_id in lost:
-            ids.append(None)
-            continue
-        ids.append(int(session.execute(pg_insert(models.FleetEvent).values(
-            occurred_at=now, kind=ev.change.value, host_id=ev.host_id, vm_id=ev.vm_id,
-            reason=ev.reason, detail=dict(ev.detail)).returning(models.FleetEvent.id)).scalar_one()))
+    if inserts:
+        made = set(session.scalars(pg_insert(models.VM).values(inserts)
+                                   .on_conflict_do_nothing(index_elements=["vm_id"])
+                                   .returning(models.VM.vm_id)))
+        lost = [r["vm_id"] for r in inserts if r["vm_id"] not in made]
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for w in vms:
+        if not w.insert:
+            by_columns.setdefault(tuple(sorted(w.values)), []).append({"b_vm_id": w.vm_id, **w.values})
+    t = cast(Table, models.VM.__table__)
+    for columns, params in by_columns.items():
+        stmt = (update(t).where(t.c.vm_id == bindparam("b_vm_id"))
+                .values(updated_at=now, **{c: bindparam(c) for c in columns}))
+        session.connection().execute(stmt, params)
+    rows = [{"occurred_at": now, "kind": ev.change.value, "host_id": ev.host_id, "vm_id": ev.vm_id,
+             "reason": ev.reason, "detail": dict(ev.detail)} for ev in events
+            if not (ev.change == FleetChange.DISCOVERED and ev.vm_id in lost)]
+    written = iter(session.scalars(
+        insert(models.FleetEvent).returning(models.FleetEvent.id, sort_by_parameter_order=True),
+        rows).all() if rows else [])
+    ids: list[int | None] = [None if ev.change == FleetChange.DISCOVERED and ev.vm_id in lost
+                             else int(next(written)) for ev in events]
     return ids, lost
 
 
