@@ -35,7 +35,7 @@ def undispatched(session: Session, limit: int = 500,
     q = (select(m).where(m.dispatched_at.is_(None))
          .order_by(m.created_at, m.decision_id).limit(limit))
     if hosts is not None:
-        q = q.where(m.decision["host_id"].astext.in_(list(hosts)))
+        q = q.where(m.decision["host_id"].as_string().in_(list(hosts)))
     return list(session.scalars(q))
 
 

@@ -145,8 +145,8 @@ def record_group_placements(session: Session, decision: Decision) -> int:
 def _group_rows(session: Session, group_decision: uuid.UUID) -> list[models.PlacementDecision]:
     m = models.PlacementDecision
     key = str(group_decision)
-    q = select(m).where(m.policy.startswith("group:"),
-                        (m.detail["group_decision"].astext == key) | (m.detail["approved_as"].astext == key))
+    mine = (m.detail["group_decision"].as_string() == key) | (m.detail["approved_as"].as_string() == key)
+    q = select(m).where(m.policy.startswith("group:"), mine)
     return list(session.scalars(q.with_for_update()))
 
 
