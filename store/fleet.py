@@ -52,11 +52,13 @@ def lock_placement(session: Session) -> None:
 # (host_id NULL) and one per host for the VMs on it ('' for VMs on no host). Each row is a
 # count and a sum of 64-bit hashes of every column placement reads, so any committed change by
 # any writer changes the row of each host it touches (short of a hash collision). PostgreSQL
-# computes it in a few milliseconds; loading the rows into Python takes tens.
+# computes it in a few milliseconds; loading the rows into Python takes tens. A host's facts are
+# hashed as JSONB (jsonb_hash_extended, XORed in); as text they cost twice as much (10,000
+# hosts, interleaved on a loaded machine: the hosts row 12 ms without facts, 22 ms, 37-41 ms).
 _FINGERPRINT = text("""
 SELECT NULL, count(*), coalesce(sum(hashtextextended(
-         host_id || '|' || state || '|' || vcpus || '|' || memory_mib || '|' || labels::text || '|' ||
-         facts::text, 0)), 0)
+         host_id || '|' || state || '|' || vcpus || '|' || memory_mib || '|' || labels::text, 0)
+         # jsonb_hash_extended(facts, 0)), 0)
 FROM hosts
 UNION ALL
 SELECT coalesce(host_id, ''), count(*), sum(hashtextextended(
