@@ -28,6 +28,9 @@ from novacron.events import ActionKind, ActionResult, ActionStatus, AutonomyMode
 
 DomainOperation = Callable[[libvirt.virDomain, Decision], None]
 Verify = Callable[[dict[str, Any], Decision], bool]
+# What an operation did: its text, or its text and facts only the act itself can tell (a live
+# migration's downtime), which join the outcome's ``after``.
+Applied = str | tuple[str, dict[str, Any]]
 DEFAULT_BUDGET_S = 120.0
 
 
@@ -41,7 +44,7 @@ class Operation:
     """
 
     observe: Callable[[Fleet, Decision], dict[str, Any]]
-    apply: Callable[[Fleet, Decision, Deadline], str]
+    apply: Callable[[Fleet, Decision, Deadline], Applied]
     verify: Verify
     act_when_fresh: bool = False
 
@@ -122,10 +125,13 @@ def _is_move(decision: Decision) -> bool:
     return decision.action == ActionKind.MIGRATE or decision.params.get("rung") == "disaster_recovery"
 
 
-def _apply_move(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+def _apply_move(fleet: Fleet, decision: Decision, deadline: Deadline) -> Applied:
     live = decision.params.get("rung", "live_migrate") == "live_migrate"
-    return migrate(fleet, decision.target_id, _source(decision), _target(decision), deadline,
-                   live=live, source_fenced=_fenced(decision))
+    moved = migrate(fleet, decision.target_id, _source(decision), _target(decision), deadline,
+                    live=live, source_fenced=_fenced(decision))
+    if not moved.stats:
+        return moved.text
+    return moved.text, {"migration": moved.stats, "downtime_ms": moved.stats.get("downtime_ms")}
 
 
 def _verify_move(after: dict[str, Any], decision: Decision) -> bool:
@@ -149,7 +155,7 @@ def _observe_start(fleet: Fleet, decision: Decision) -> dict[str, Any]:
     return where(fleet, decision.target_id)
 
 
-def _apply_start(fleet: Fleet, decision: Decision, deadline: Deadline) -> str:
+def _apply_start(fleet: Fleet, decision: Decision, deadline: Deadline) -> Applied:
     if _is_move(decision):  # disaster recovery: a cold move to another zone
         return _apply_move(fleet, decision, deadline)
     vm = _failover_vm(decision) if decision.params.get("rung") == "failover" else decision.target_id
@@ -392,13 +398,16 @@ def execute(decision: Decision, fleet: Fleet, ledger: Ledger, paused: bool = Fal
         return None
     op = OPERATIONS[decision.action]
     deadline = Deadline(float(decision.params.get("budget_s", DEFAULT_BUDGET_S)))
+    facts: dict[str, Any] = {}
     try:
         before = op.observe(fleet, decision)
         if not op.verify(before, decision) or (fresh and op.act_when_fresh):
             done = op.apply(fleet, decision, deadline)
+            if isinstance(done, tuple):
+                done, facts = done
         else:
             done = "already in the decided state" + ("" if fresh else " (reconciled)")
-        after = op.observe(fleet, decision)
+        after = {**op.observe(fleet, decision), **facts}
     except (ActuatorError, libvirt.libvirtError, KeyError, ValueError) as exc:
         result = _result(decision, ActionStatus.FAILED, f"{type(exc).__name__}: {exc}", started)
         ledger.finish(result)

@@ -3,12 +3,13 @@
 A fence succeeds only with positive proof: the domain (or, for a host, every domain on it)
 reads as not active after the destroy, or is not defined there at all. A host libvirt cannot
 reach gives no proof, so the answer is "not fenced" and no failover follows; power fencing
-(IPMI, Redfish) is another driver behind the same contract.
+(IPMI, Redfish, or the local hosts' namespaces) is the other driver behind the same contract.
 """
 
 from __future__ import annotations
 
 import contextlib
+from typing import Protocol
 
 import libvirt
 from novacron.actuators.connection import ActuatorError, Fleet
@@ -62,3 +63,41 @@ class LibvirtDestroyFencer:
         destroy(dom, deadline)
         if dom.isActive():
             raise ActuatorError(f"{dom.name()} still active after destroy")
+
+
+class PowerSwitch(Protocol):
+    """A host's power, as IPMI, Redfish or a PDU give it: off, and a reading that it is off."""
+
+    def power_off(self, host_id: str) -> None: ...
+
+    def is_off(self, host_id: str) -> tuple[bool, str]:
+        """(proven off, the reading that proves it)."""
+        ...
+
+
+POWER_METHOD = "power-off"
+
+
+class PowerFencer:
+    """Fences by cutting the host's power and reading it back off: the proof holds however
+    the host failed, reachable or not. A VM is fenced by destroying it through libvirt while
+    its host answers (its neighbours keep running), else by powering its host off."""
+
+    def __init__(self, switch: PowerSwitch, fleet: Fleet | None = None,
+                 timeout_s: float = 10.0) -> None:
+        self.switch = switch
+        self.vm_fencer = LibvirtDestroyFencer(fleet, timeout_s) if fleet is not None else None
+
+    def fence(self, request: FenceRequest) -> FenceResult:
+        if request.scope == "vm" and self.vm_fencer is not None:
+            result = self.vm_fencer.fence(request)
+            if result.fenced:
+                return result
+        try:
+            self.switch.power_off(request.host_id)
+            off, reading = self.switch.is_off(request.host_id)
+        except (ActuatorError, OSError) as exc:
+            return FenceResult(request, False, POWER_METHOD, f"no proof: {exc}")
+        if not off:
+            return FenceResult(request, False, POWER_METHOD, f"no proof: {reading}")
+        return FenceResult(request, True, POWER_METHOD, f"powered off; {reading}")

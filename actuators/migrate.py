@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import libvirt
 from novacron.actuators import lifecycle
 from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.deadline import ActuatorTimeout, Deadline
-from novacron.actuators.placement_state import domain_type, spec_of
+from novacron.actuators.placement_state import copies, domain_type, spec_of
 from novacron.actuators.xml import domain_xml
 
 # libvirt's answers for "this driver (or this pair of hosts) cannot migrate".
@@ -98,22 +100,76 @@ def cold_migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: D
     return "cold migration: " + (", ".join(done) or "already done")
 
 
-def live_migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: Deadline) -> str:
-    """Migrate the running domain peer-to-peer; the job is aborted at the deadline."""
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What a move did, and a live migration's job statistics (libvirt's completed job):
+    ``downtime_ms``, ``elapsed_ms``... empty for a cold move."""
+
+    text: str
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+# libvirt's completed-job fields -> ours (milliseconds and bytes, as libvirt gives them).
+_STATS = {"downtime": "downtime_ms", "downtime_net": "downtime_net_ms",
+          "time_elapsed": "elapsed_ms", "setup_time": "setup_ms",
+          "memory_total": "memory_total_bytes", "memory_processed": "memory_processed_bytes",
+          "data_total": "data_total_bytes", "memory_iteration": "memory_iterations",
+          "memory_bps": "memory_bps"}
+
+
+def migration_uri(dest_uri: str) -> str | None:
+    """Where QEMU sends the guest's memory. libvirt's default is the target's hostname, right
+    between remote hosts; a target reached over a local socket (qemu+unix, or qemu:/// with
+    no host) runs on this machine, whose hostname may not resolve to it."""
+    parts = urlsplit(dest_uri)
+    if parts.scheme.endswith("+unix") or not parts.hostname or parts.hostname == "localhost":
+        return "tcp://127.0.0.1"
+    return None
+
+
+def completed_job(dom: libvirt.virDomain) -> dict[str, float]:
+    """The statistics of the domain's last completed job (a finished incoming migration on
+    the target), kept for a later reader; empty when libvirt has none."""
+    try:
+        raw = dom.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED
+                           | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED)
+    except libvirt.libvirtError:
+        return {}
+    return {ours: float(raw[theirs]) for theirs, ours in _STATS.items() if theirs in raw}
+
+
+def _stats_text(stats: dict[str, float]) -> str:
+    if "downtime_ms" not in stats:
+        return " (no job statistics from libvirt)"
+    text = f": downtime {stats['downtime_ms']:.0f} ms"
+    if "elapsed_ms" in stats:
+        text += f", elapsed {stats['elapsed_ms']:.0f} ms"
+    if "memory_processed_bytes" in stats:
+        text += f", {stats['memory_processed_bytes'] / 2**20:.1f} MiB sent"
+    return text
+
+
+def live_migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: Deadline) -> Moved:
+    """Migrate the running domain peer to peer (the source daemon talks to the target's),
+    persistent on the target and undefined on the source; the job is aborted at the
+    deadline. The target's completed-job statistics come back with the text."""
     src, _ = _lookup(fleet, source, vm_id)
     tgt, _ = _lookup(fleet, target, vm_id)
     if tgt is not None and lifecycle.is_running(tgt) and (src is None or not src.isActive()):
-        return "live migration: already on the target"
+        return Moved("live migration: already on the target", completed_job(tgt))
     if src is None or not src.isActive():
         raise LiveMigrationUnsupported(f"{vm_id}: not running on {source}; nothing to live-migrate")
     flags = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
              | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    dest_uri = fleet.host(target).uri
     params = {libvirt.VIR_MIGRATE_PARAM_DEST_NAME: vm_id}
+    if (uri := migration_uri(dest_uri)) is not None:
+        params[libvirt.VIR_MIGRATE_PARAM_URI] = uri
     error: list[libvirt.libvirtError] = []
 
     def run() -> None:
         try:
-            src.migrateToURI3(fleet.host(target).uri, params, flags)
+            src.migrateToURI3(dest_uri, params, flags)
         except libvirt.libvirtError as exc:
             error.append(exc)
 
@@ -129,11 +185,32 @@ def live_migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: D
         if error[0].get_error_code() in _UNSUPPORTED:
             raise LiveMigrationUnsupported(f"{vm_id}: {error[0]}") from error[0]
         raise ActuatorError(f"{vm_id}: live migration to {target} failed: {error[0]}") from error[0]
-    return f"live migration to {target}"
+    moved, _ = _lookup(fleet, target, vm_id)
+    stats = completed_job(moved) if moved is not None else {}
+    return Moved(f"live migration to {target}{_stats_text(stats)}", stats)
+
+
+def undefine_stale(fleet: Fleet, host_id: str) -> list[str]:
+    """For a host back from a failure: undefine the copies it still lists (shut off, as its
+    daemon found them) of VMs that now run on another host, so none can run twice. A copy
+    of a VM that runs nowhere else is kept: it is the only one. Returns what was removed."""
+    conn = fleet.host(host_id).get()
+    removed = []
+    for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_INACTIVE):
+        name = dom.name()
+        elsewhere = [h for h, state in copies(fleet, name).items()
+                     if h != host_id and state == "running"]
+        if not elsewhere or dom.isActive():
+            continue
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.setAutostart(0)
+        dom.undefine()
+        removed.append(f"{name} (runs on {elsewhere[0]})")
+    return removed
 
 
 def migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: Deadline, *,
-            live: bool = True, source_fenced: bool = False) -> str:
+            live: bool = True, source_fenced: bool = False) -> Moved:
     """Live when asked and possible, else cold."""
     if live:
         try:
@@ -141,5 +218,5 @@ def migrate(fleet: Fleet, vm_id: str, source: str, target: str, deadline: Deadli
         except LiveMigrationUnsupported as exc:
             done = cold_migrate(fleet, vm_id, source, target, deadline,
                                 source_fenced=source_fenced)
-            return f"{done} (live unavailable: {exc})"
-    return cold_migrate(fleet, vm_id, source, target, deadline, source_fenced=source_fenced)
+            return Moved(f"{done} (live unavailable: {exc})")
+    return Moved(cold_migrate(fleet, vm_id, source, target, deadline, source_fenced=source_fenced))
