@@ -125,9 +125,9 @@ def record_group_placements(session: Session, decision: Decision) -> int:
     for i, c in enumerate(clones):
         name, host = str(c["name"]), str(c["target_host"])
         # The decision lists the runner-up hosts of its first replica only.
-        alts = [{"host": a.option.rsplit(" on ", 1)[-1], "score": a.score, "why_lost": a.why_not,
-                 "breakdown": []}
-                for a in decision.alternatives if i == 0 and a.option.startswith(f"place {name} on ")]
+        alts: list[dict[str, Any]] = [
+            {"host": a.option.rsplit(" on ", 1)[-1], "score": a.score, "why_lost": a.why_not, "breakdown": []}
+            for a in decision.alternatives if i == 0 and a.option.startswith(f"place {name} on ")]
         stmt = pg_insert(models.PlacementDecision).values(
             decision_id=replica_decision_id(decision.decision_id, name), vm_id=name, target_host=host,
             score=c.get("score"), explanation=str(c.get("placement") or decision.explanation),
