@@ -67,7 +67,10 @@ def _request(file: Path | None, vm: dict[str, Any], extra: dict[str, Any]) -> An
         return PlacementIn.model_validate(doc)
     except ValidationError as exc:
         for err in exc.errors():
-            console.print(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", style="red")
+            got = err.get("input")
+            shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+            console.print(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}{shown}", style="red",
+                          markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 
