@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from novacron.actuators.connection import Fleet
+from novacron.actuators.xml import DomainSpec, domain_xml
 from novacron.serving.launcher import BentoServer
 from novacron.streams.runtime import Runtime
 from novacron.streams.worker import BackgroundWorker
@@ -66,6 +68,17 @@ class Tap:
             if until(seen):
                 return seen
         return seen
+
+
+def new_vm(p: Pipeline, host: str, prefix: str = "t") -> str:
+    """Define and start a VM of the simulated fleet's size (2 vCPUs, 2 GiB; up to 8 and 8 GiB)
+    on ``host``, named uniquely for this run: the ledger, the decision log and the time-series
+    DB outlive the test session, and decision ids are derived from the VM and the event time."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    spec = DomainSpec(name=name, vcpus=2, max_vcpus=8, memory_mib=2048, max_memory_mib=8192,
+                      labels={"app": "e2e", "host": host})
+    p.fleet.host(host).get().defineXML(domain_xml(spec)).create()
+    return name
 
 
 def wait_for(probe: Callable[[], Any], timeout_s: float, what: str) -> Any:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_support import Pipeline, Tap
+from e2e_support import Pipeline, Tap, new_vm
 from novacron.actuators.approval import approved_id
 from novacron.actuators.inspect import domain_state
 from novacron.store import control, models
@@ -29,7 +29,7 @@ def outcomes(raw: list[bytes], vm: str) -> list[ActionResult]:
 async def test_an_approved_decision_is_carried_out_by_the_worker(
     pipeline: Pipeline, producer: AIOKafkaProducer, sessions: sessionmaker[Session]
 ) -> None:
-    vm = "vm-002-01"
+    vm = new_vm(pipeline, "host-002", "approve")
     dom = pipeline.fleet.find_domain(vm)[1]
     before = int(domain_state(dom)["vcpus"])
     d = Decision(occurred_at=T0, action=ActionKind.SCALE_VCPU, target_id=vm, params={"vcpus": before + 2},

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_support import Pipeline, Tap, wait_for
+from e2e_support import Pipeline, Tap, new_vm, wait_for
 from novacron.actuators.inspect import domain_state
 from novacron.store import models
 from sqlalchemy import select
@@ -56,7 +56,8 @@ def results_for(raw: list[bytes], vm: str, action: ActionKind = ActionKind.SCALE
 async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
     pipeline: Pipeline, producer: AIOKafkaProducer, sessions: sessionmaker[Session]
 ) -> None:
-    vm, host = "vm-000-00", "host-000"
+    host = "host-000"
+    vm = new_vm(pipeline, host, "chain")
     assert vcpus(pipeline, vm) == 2
     async with Tap(pipeline.settings, topics.ACTIONS.name) as tap:
         await send_load(producer, vm, host, 97.0)
@@ -90,11 +91,11 @@ async def test_a_metric_leads_to_a_changed_domain_an_action_and_rows(
 async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
-    vm = "vm-001-00"
+    vm = new_vm(pipeline, "host-001", "chain")
+    junk = b'{"vm_id": "' + vm.encode() + b'", "oops"'
     async with Tap(pipeline.settings, topics.DEADLETTER.name) as dead, \
             Tap(pipeline.settings, topics.FEATURES.name) as feats:
-        await producer.send_and_wait(topics.METRICS_RAW.name, b'{"vm_id": "vm-001-00", "oops"',
-                                     key=vm.encode())
+        await producer.send_and_wait(topics.METRICS_RAW.name, junk, key=vm.encode())
         good = MetricSample(occurred_at=T0, vm_id=vm, metric=MetricName.CPU, value=12.5,
                             allocated=2, backfill=True)
         await producer.send_and_wait(topics.METRICS_RAW.name, good.to_bytes(), key=vm.encode())
@@ -105,7 +106,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
     letter = next(d for d in map(lambda r: decode(DeadLetter, r), letters) if d.source_key == vm)
     assert letter.source_topic == topics.METRICS_RAW.name
     assert "Invalid JSON" in letter.reason and letter.worker == "feature_agent"
-    assert letter.payload == '{"vm_id": "vm-001-00", "oops"'  # nothing lost
+    assert letter.payload.encode() == junk  # nothing lost
     fv = next(f for f in map(lambda r: decode(FeatureVector, r), features) if f.vm_id == vm)
     assert fv.last == 12.5
 
@@ -113,7 +114,7 @@ async def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
 async def test_the_same_decision_twice_changes_libvirt_once(
     pipeline: Pipeline, producer: AIOKafkaProducer, sessions: sessionmaker[Session]
 ) -> None:
-    vm = "vm-001-01"
+    vm = new_vm(pipeline, "host-001", "chain")
     d = Decision(occurred_at=T0, action=ActionKind.SCALE_VCPU, target_id=vm,
                  params={"vcpus": 5}, explanation="test: redelivery", decided_by="test")
     async with Tap(pipeline.settings, topics.ACTIONS.name) as tap:
@@ -147,7 +148,8 @@ def scaling_decisions(raw: list[bytes], vm: str) -> list[Decision]:
 async def test_with_serving_stopped_the_decision_falls_back_to_reactive(
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
-    vm, host = "vm-002-00", "host-002"
+    host = "host-002"
+    vm = new_vm(pipeline, host, "chain")
     pipeline.server.stop()
     try:
         assert not pipeline.server.ready()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from e2e_support import Pipeline, Tap
+from e2e_support import Pipeline, Tap, new_vm
 from novacron.actuators.inspect import domain_state
 
 from novacron import topics
@@ -27,7 +27,8 @@ def results_for(raw: list[bytes], vm: str) -> list[ActionResult]:
 
 
 async def test_memory_pressure_leads_to_a_bigger_balloon(pipeline: Pipeline, producer: AIOKafkaProducer) -> None:
-    vm, host = "vm-002-02", "host-002"
+    host = "host-002"
+    vm = new_vm(pipeline, host, "mem")
     assert memory_mib(pipeline, vm) == 2048
     async with Tap(pipeline.settings, topics.DECISIONS.name) as decisions, \
             Tap(pipeline.settings, topics.ACTIONS.name) as actions:  # fmt: skip

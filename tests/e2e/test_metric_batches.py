@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aiokafka import AIOKafkaProducer
 from e2e_support import Pipeline, Tap
+from novacron.actuators.xml import DomainSpec, domain_xml
 
 from novacron import topics
 from novacron.events import DeadLetter, FeatureVector, MetricBatch, MetricName, MetricSample, decode
@@ -22,6 +23,14 @@ def samples(prefix: str, n: int, host: str, minute: int = 0) -> list[MetricSampl
     return [MetricSample(occurred_at=T0 + timedelta(minutes=minute, seconds=i), vm_id=f"{prefix}{i}",
                          host_id=host, metric=MetricName.CPU, value=float(10 + i), allocated=2,
                          backfill=True) for i in range(n)]
+
+
+def define(p: Pipeline, prefix: str, n: int, host: str = "host-001") -> None:
+    """The VMs ``prefix0..n-1`` in the fleet: metrics of VMs it does not know are refused."""
+    conn = p.fleet.host(host).get()
+    for i in range(n):
+        conn.defineXML(domain_xml(DomainSpec(name=f"{prefix}{i}", vcpus=1, max_vcpus=2,
+                                             memory_mib=64, max_memory_mib=64)))
 
 
 def features_by_vm(raw: list[bytes], prefix: str) -> dict[str, FeatureVector]:
@@ -41,6 +50,7 @@ async def test_a_batch_gives_features_for_each_of_its_vms_in_event_time(
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
     prefix, host = f"b{uuid.uuid4().hex[:6]}-", f"h{uuid.uuid4().hex[:6]}"
+    define(pipeline, prefix, 25)
     batch = MetricBatch(occurred_at=T0, host_id=host, samples=samples(prefix, 25, host))
     async with Tap(pipeline.settings, topics.FEATURES.name) as feats:
         await producer.send_and_wait(topics.METRICS_RAW.name, batch.to_bytes(), key=host.encode())
@@ -57,6 +67,7 @@ async def test_one_bad_sample_is_dead_lettered_alone_and_the_rest_processed(
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
     prefix, host = f"b{uuid.uuid4().hex[:6]}-", f"h{uuid.uuid4().hex[:6]}"
+    define(pipeline, prefix, 5)
     doc = json.loads(MetricBatch(occurred_at=T0, host_id=host,
                                  samples=samples(prefix, 5, host)).to_bytes())
     doc["samples"][2]["value"] = "not a number"
@@ -77,6 +88,7 @@ async def test_a_malformed_envelope_is_dead_lettered_whole_and_the_worker_goes_o
     pipeline: Pipeline, producer: AIOKafkaProducer
 ) -> None:
     prefix, host = f"b{uuid.uuid4().hex[:6]}-", f"h{uuid.uuid4().hex[:6]}"
+    define(pipeline, f"{prefix}single-", 1)
     doc = json.loads(MetricBatch(occurred_at=T0, host_id=host,
                                  samples=samples(prefix, 3, host)).to_bytes())
     del doc["occurred_at"]
