@@ -6,9 +6,10 @@ bind-mounted over /etc/libvirt, /run/libvirt, /var/lib/libvirt, /var/log/libvirt
 /var/cache/libvirt, so every host has its own configuration, state, guests and host UUID
 (libvirt refuses to migrate to "the same host" by UUID only). Every process of a host, its
 daemon and its QEMU guests, lives in that namespace: killing them all is a clean host crash,
-and finding none is the proof that the host is off. Session daemons would also migrate, but
-they share nothing that marks a guest as one host's, so a crash could not be told apart
-from a daemon restart and there would be nothing to fence by.
+and finding none is the proof that the host is off. System mode rather than session daemons
+(which migrate too): it is the driver production runs, with its paths and its re-adoption of
+guests on restart, and the namespace names a host's processes even after QEMU daemonizes
+away from its parent, where session daemons of one user would have only ancestry to go by.
 
 A subreaper stands in for the host's init (it reaps each dead QEMU at once; this machine's
 PID 1 may not, and libvirt reports a guest stopped only once its process is reaped). It dies

@@ -32,7 +32,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from novacron.consolidate import ConsolidationSettings, consolidate
-from novacron.events import ActionKind, ActionResult, ActionStatus, MetricName, MetricSample, utcnow
+from novacron.events import (
+    ActionKind,
+    ActionResult,
+    ActionStatus,
+    Decision,
+    MetricName,
+    MetricSample,
+    utcnow,
+)
 
 pytestmark = pytest.mark.slow
 RUN = uuid.uuid4().hex[:6]
@@ -144,7 +152,8 @@ def test_consolidation_frees_hosts_with_real_live_migrations(
     assert where(fleet, name("b-off"))["copies"] == {b: "shutoff"}
 
 
-def run_decisions(loop: HealLoop, fleet: Fleet, ledger: PgLedger, decisions: list) -> list[ActionResult]:  # type: ignore[type-arg]
+def run_decisions(loop: HealLoop, fleet: Fleet, ledger: PgLedger,
+                  decisions: list[Decision]) -> list[ActionResult]:
     results = []
     pending = [d for d in decisions if d.action != ActionKind.NOOP]
     while pending:

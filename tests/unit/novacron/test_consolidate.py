@@ -6,8 +6,8 @@ from __future__ import annotations
 from novacron.autoscaler.live_group import GROUP_LABEL as GROUP
 from novacron.autoscaler.live_group import FleetHost, FleetView, FleetVm
 
-from novacron.consolidate import ConsolidationSettings, fleet_state, plan_consolidation
-from novacron.events import ActionKind
+from novacron.consolidate import ConsolidationSettings, fleet_state, plan_consolidation, publish_plan
+from novacron.events import ActionKind, Decision
 
 
 def view(vms: list[FleetVm], hosts: int = 3, vcpus: int = 4) -> FleetView:
@@ -54,3 +54,19 @@ def test_overcommit_lets_more_pack_and_group_replicas_stay_apart() -> None:
                                ConsolidationSettings(overcommit_cpu=4.0, time_limit_s=0.3))
     assert apart.decisions == () and apart.plan.hosts_used_after == 3
     assert "nothing to consolidate" in apart.explanation
+
+
+async def test_a_published_plan_keeps_its_order_on_the_decisions_topic() -> None:
+    sent: list[tuple[str, bytes, bytes]] = []
+
+    class Recorder:
+        async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> None:
+            sent.append((topic, key, value))
+
+    fleet = view([FleetVm("a", "h0", 1, 512), FleetVm("b", "h1", 1, 512), FleetVm("c", "h2", 1, 512)])
+    planned = plan_consolidation(fleet, ConsolidationSettings(time_limit_s=0.3))
+    assert await publish_plan(Recorder(), planned) == len(planned.decisions) == 2
+    assert [t for t, _, _ in sent] == ["novacron.decisions"] * 2
+    assert [Decision.model_validate_json(v).decision_id for _, _, v in sent] == \
+        [d.decision_id for d in planned.decisions]
+    assert [k.decode() for _, k, _ in sent] == [d.target_id for d in planned.decisions]
