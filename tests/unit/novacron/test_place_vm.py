@@ -129,3 +129,13 @@ def test_dry_run_and_parked_placements_queue_nothing_until_approved(
         assert vm.spec["iops"] == 800
     with sessions.begin() as s, pytest.raises(place_vm.PlacementConflict):
         place_vm.apply_to_host(s, parked.row.decision_id, parked.row.request or {}, other, ACTOR)
+
+
+def test_the_use_case_loads_no_web_framework() -> None:
+    """The CLI and the agents call it without the API: it raises its own errors, not HTTP ones."""
+    import subprocess
+    import sys
+
+    code = "import sys, novacron.place_vm, novacron.vm_power; print('fastapi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
