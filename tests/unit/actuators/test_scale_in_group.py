@@ -141,14 +141,18 @@ def test_a_duplicate_scale_out_adds_no_replica_beyond_the_decided_size(
         fleet: Fleet, sessions: sessionmaker[Session]) -> None:
     ledger = PgLedger(sessions)
     first, _ = decide(fleet, 97.0, T0, {})
-    # The same evaluation run again (a worker that died before saving its state): a new
-    # decision id, new clone names, the same absolute size.
+    # The same window evaluated again (a worker that died before saving its state): the
+    # same decision id, so the ledger acts once.
     again, _ = decide(fleet, 97.0, T0, {})
-    assert first is not None and again is not None and first.decision_id != again.decision_id
-    assert first.params["replicas"] == again.params["replicas"] == 2
+    # A later window decided afresh: a new id and new clone names, the same absolute size.
+    later, _ = decide(fleet, 97.0, T0 + 60.0, {})
+    assert first is not None and again is not None and later is not None
+    assert first.decision_id == again.decision_id != later.decision_id
+    assert first.params["replicas"] == later.params["replicas"] == 2
     done = execute(first, fleet, ledger)
     assert done is not None and done.status == ActionStatus.SUCCEEDED, done
-    dup = execute(again, fleet, ledger)
+    assert execute(again, fleet, ledger) is None  # recorded: skipped, nothing done twice
+    dup = execute(later, fleet, ledger)
     assert dup is not None and dup.status == ActionStatus.SUCCEEDED, dup
     assert dup.detail.startswith("already in the decided state")
     names = {m.vm_id for m in group_inventory(fleet).members(G)}
