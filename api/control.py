@@ -68,6 +68,12 @@ def _actor(who: Principal) -> str:
     return f"token:{who.token_id} ({who.name})"
 
 
+def _api_placement(row: Any) -> bool:
+    """A placement the API parked (its VM not created yet), as opposed to a PLACE the actuators
+    parked (the fleet was paused when it came): that VM is recorded, its PLACE is relayed."""
+    return bool(row.action == "place" and "request" in row.decision)
+
+
 @router.post("/approvals/{decision_id}/approve", response_model=PendingOut, responses={**RESOLVE})
 def approve(session: DB, decision_id: uuid.UUID, body: ResolveIn,
             who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
@@ -76,7 +82,7 @@ def approve(session: DB, decision_id: uuid.UUID, body: ResolveIn,
     decision is handed to the actuators, which carry it out within about a second (its outcome
     arrives on the events stream under the approved copy's decision id)."""
     row = _open(session, decision_id, acting=True)
-    if row.action == "place":
+    if _api_placement(row):
         apply_to_host(session, decision_id, row.decision["request"], row.decision["target_host"], who)
         fleet.set_placement_status(session, decision_id, "placed", row.decision["target_host"])
     control.resolve_pending(session, row, control.APPROVED, _actor(who), body.comment)
@@ -88,7 +94,10 @@ def reject(session: DB, decision_id: uuid.UUID, body: ResolveIn,
            who: Annotated[Principal, Depends(operator)]) -> dict[str, Any]:
     row = _open(session, decision_id, acting=False)
     if row.action == "place":
-        fleet.set_placement_status(session, decision_id, "rejected", row.decision.get("target_host"))
+        host = row.decision.get("target_host") or row.decision.get("host_id")
+        fleet.set_placement_status(session, decision_id, "rejected", host)
+        if not _api_placement(row):  # its VM was recorded and will not be created: it holds nothing
+            fleet.set_vm_state(session, row.target_id, "failed")
     control.resolve_pending(session, row, control.REJECTED, _actor(who), body.comment)
     return views.pending(row)
 
@@ -100,6 +109,10 @@ def override(session: DB, decision_id: uuid.UUID, body: OverrideIn,
     row = _open(session, decision_id, acting=True)
     if row.action != "place":
         raise HTTPException(409, f"only placements can be overridden with a host; this is {row.action}")
+    if not _api_placement(row):
+        where = row.decision.get("host_id")
+        raise HTTPException(409, f"the VM of {decision_id} is already recorded on {where} and waits "
+                                 "for its creation: approve or reject it")
     apply_to_host(session, decision_id, row.decision["request"], body.target_host, who)
     fleet.set_placement_status(session, decision_id, "placed", body.target_host)
     control.resolve_pending(session, row, control.OVERRIDDEN, _actor(who), body.comment,

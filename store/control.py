@@ -76,10 +76,12 @@ def resolve_pending(session: Session, row: models.PendingDecision, status: str, 
 
 def approved_to_dispatch(session: Session, limit: int = 100) -> list[models.PendingDecision]:
     """Approved stream decisions whose approved copy has not been published yet, oldest
-    approval first. Placements are left out: they act inside the approving request."""
+    approval first. The API's placements are left out: they act inside the approving request
+    (a PLACE the actuators parked while the fleet was paused carries no request: it is relayed)."""
+    m = models.PendingDecision
     q = (select(models.PendingDecision)
          .where(models.PendingDecision.status == APPROVED,
-                models.PendingDecision.action != "place",
+                (m.action != "place") | m.decision["request"].as_string().is_(None),
                 models.PendingDecision.dispatched_at.is_(None))
          .order_by(models.PendingDecision.resolved_at)
          .limit(limit))
