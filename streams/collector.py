@@ -42,8 +42,11 @@ _ERRORS_KEPT = 20
 
 
 class Source(Protocol):
-    host_id: str
-    where: str  # the URI or URLs, for messages
+    @property
+    def host_id(self) -> str: ...
+
+    @property
+    def where(self) -> str: ...  # the URI or URLs, for messages
 
     def read(self, deadline_s: float) -> HostSnapshot: ...
 
