@@ -17,15 +17,19 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
+# In the past: the worker dead-letters samples more than 5 minutes ahead of the wall clock.
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+VMS_PER_HOST = 100
 
 
 def _say(what: str) -> None:
@@ -62,6 +66,26 @@ def _payloads(prefix: str, vms: int, per_vm: int, batch: int, metrics: int = 1,
             minute.append((mb.to_bytes(), host.encode()))
         out.append(minute)
     return out
+
+
+def _bench_fleet(prefix: str, vms: int, directory: Path) -> Any:
+    """libvirt test-driver hosts defining the run's VMs: the worker processes metrics only of
+    VMs its fleet knows (streams.ingest.screen)."""
+    from novacron.actuators import simfleet
+    from novacron.actuators.inventory_fleet import open_fleet
+    from novacron.actuators.xml import DomainSpec, HostSpec, NumaCell, host_xml
+
+    specs = []
+    for h, first in enumerate(range(0, vms, VMS_PER_HOST)):
+        domains = tuple(DomainSpec(name=f"{prefix}{v:05d}", vcpus=2, max_vcpus=8, memory_mib=64,
+                                   max_memory_mib=128)
+                        for v in range(first, min(vms, first + VMS_PER_HOST)))
+        spec = HostSpec(name=f"{prefix}host-{h:04d}", cpus=256, memory_mib=65536,
+                        numa=(NumaCell(256, 65536),), labels={"rack": "rack-0", "zone": "zone-0"},
+                        domains=domains)
+        (directory / f"{spec.name}.xml").write_text(host_xml(spec))
+        specs.append(spec)
+    return open_fleet(simfleet.inventory_of(directory, specs))
 
 
 async def _produce(bootstrap: str, topic: str, prefix: str, vms: int, per_vm: int, batch: int,
@@ -240,7 +264,6 @@ def main() -> None:
     # A fresh group at the latest offsets, and a topic of the run's own for the raw baseline.
     os.environ["NOVACRON_CONSUMER_GROUP"] = f"bench-stream-{uuid.uuid4().hex[:8]}"
     os.environ["NOVACRON_CONSUMER_OFFSET_RESET"] = "latest"
-    from novacron.actuators.connection import Fleet
     from novacron.streams.worker import BackgroundWorker, build_runtime
 
     from novacron.kafka_admin import ensure_topics
@@ -250,11 +273,12 @@ def main() -> None:
     settings = get_settings()
     start_all(settings, ["postgres", "broker", "tsdb"])
     asyncio.run(ensure_topics(settings))
-    rt = build_runtime(settings, Fleet([]))
-    worker = BackgroundWorker()
-    worker.start()
     # VM names of this run only: features of earlier runs' VMs (from any worker) don't count.
     prefix = f"bench-{uuid.uuid4().hex[:6]}-"
+    fleet_dir = Path(tempfile.mkdtemp(prefix="stream-throughput-"))
+    rt = build_runtime(settings, _bench_fleet(prefix, vms, fleet_dir))
+    worker = BackgroundWorker()
+    worker.start()
     watch = _Watch(prefix, vms * args.metrics, T0 + timedelta(minutes=per_vm - 1))
     try:
         async def run() -> tuple[float, float]:
@@ -287,6 +311,8 @@ def main() -> None:
         pipeline_s, raw_s = asyncio.run(run())
     finally:
         worker.stop()
+        rt.fleet.close()
+        shutil.rmtree(fleet_dir, ignore_errors=True)
     from bench._common import write_results
 
     lags = watch.lags()

@@ -7,9 +7,12 @@ it stays on its host. Samples are ordered by event time, not arrival.
 
 Throughput comes from batching (DESIGN §streams): samples are taken in batches of up to
 ``BATCH_MAX``; each key touched by a batch gets one window update and one table write, and
-its features are published (Kafka, then the TSDB in the background) at most once per batch
-and only when its event time has moved ``Runtime.feature_emit_every_s`` past the last
-publication. Per-sample work is only decoding, screening and inserting into the window.
+its features are published (Kafka, then the TSDB in the background) when its event time has
+moved ``Runtime.feature_emit_every_s`` past the last publication: once per emit period the
+batch completes, each vector computed on the window as it stood at that period's end
+(streams.windows.advance). In the steady stream a batch holds one sample per key, so that is
+one vector; a backlog read after a restart gives every period's vector, and the decision
+agent decides on each. Per-sample work is only decoding, screening and inserting into the window.
 Samples of VMs the fleet does not know, or outside the event-time skew window, are
 dead-lettered before they reach a window or the healer (streams.ingest.screen).
 """
@@ -25,11 +28,10 @@ from novacron.streams.fleet_view import cache
 from novacron.streams.ingest import Hygiene, gather, screen
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
-    add_samples,
-    due,
+    advance,
+    as_of,
     features_of,
     from_stored,
-    mark_emitted,
     metric_correlations,
     to_stored,
 )
@@ -88,22 +90,28 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
     touched, live = intake.touched, intake.live
     liveness.note(utcnow(), list(live.items()))  # arrival time: the healer's clock
     updated: dict[str, dict[str, Any]] = {}
-    publish: list[tuple[str, MetricSample]] = []  # keys due, with their newest sample
+    publish: list[tuple[str, MetricSample, dict[str, Any]]] = []  # each emission of each key
     for key, (samples, _event) in touched.items():
-        window = add_samples(from_stored(windows[key]), samples, rt.history_points)
-        if due(window, rt.feature_emit_every_s):
-            window = mark_emitted(window)
-            publish.append((key, samples[-1]))
+        window, emissions = advance(from_stored(windows[key]), samples, rt.history_points,
+                                    rt.feature_emit_every_s)
+        publish.extend((key, sample, then) for sample, then in emissions)
         updated[key] = window
     out: list[FeatureVector] = []
     cpu: list[tuple[str, bytes]] = []
-    correlations: dict[str, dict[MetricName, dict[MetricName, float]]] = {}
-    for key, last in publish:
-        if last.vm_id not in correlations:  # once per VM, all its metrics together
-            correlations[last.vm_id] = metric_correlations(_metric_windows(last.vm_id, updated))
-        window = updated[key]  # features_of may cache the hour's decomposition in it
-        fv = features_of(last, window, rt.feature_window_s,
-                         correlations[last.vm_id].get(last.metric) or None)
+    # Once per VM and emission time, all its metrics together: (vm_id, event time or None
+    # for the batch's newest windows) -> correlations.
+    correlations: dict[tuple[str, float | None], dict[MetricName, dict[MetricName, float]]] = {}
+    for key, sample, window in publish:  # features_of may cache the hour's decomposition in it
+        end = window["t"][-1]
+        # A backlog's earlier periods correlate over the VM's windows as they stood then.
+        at = None if end == updated[key]["t"][-1] else end
+        if (sample.vm_id, at) not in correlations:
+            by_metric = _metric_windows(sample.vm_id, updated)
+            if at is not None:
+                by_metric = {m: as_of(w, at) for m, w in by_metric.items()}
+            correlations[sample.vm_id, at] = metric_correlations(by_metric)
+        fv = features_of(sample, window, rt.feature_window_s,
+                         correlations[sample.vm_id, at].get(sample.metric) or None)
         out.append(fv)
         raw = fv.to_bytes()
         await features_topic.send(key=fv.key.encode(), value=raw)

@@ -173,6 +173,59 @@ def mark_emitted(window: dict[str, Any]) -> dict[str, Any]:
     return {**window, "emitted": window["t"][-1]}
 
 
+Emission = tuple[MetricSample, dict[str, Any]]  # the sample that made it due, the window then
+
+
+def advance(window: dict[str, Any], samples: list[MetricSample], keep: int, every_s: float,
+            ) -> tuple[dict[str, Any], list[Emission]]:
+    """Add one batch's samples of a key to its window; the new window and its emissions.
+
+    Live samples give one emission per emit period they complete, each with the window as it
+    stood at that period's end in event time: exactly what feeding the batch's samples one at
+    a time in event-time order would give, so a backlog (a worker restarted behind the
+    stream) yields every period's features, not only its newest. A batch of one sample, the
+    steady case, costs what it always did. A batch of backfill only (history loaded for
+    warm-up, which no agent decides on) gives at most one emission, its newest, so loading a
+    day of history publishes one vector per key and not 1,440.
+    Pure: the window given is not changed.
+    """
+    if len(samples) == 1 or all(s.backfill for s in samples):
+        out = add_samples(window, samples, keep)
+        if due(out, every_s):
+            out = mark_emitted(out)
+            return out, [(samples[-1], out)]
+        return out, []
+    ordered = sorted(samples, key=lambda s: s.occurred_at)  # stable: arrival order within a time
+    emitted = window.get("emitted")
+    ts = window.get("t")
+    newest = ts[-1] if ts else None
+    cuts: list[int] = []  # index in ``ordered`` of each sample that makes the window due
+    for i, sample in enumerate(ordered):
+        t = sample.occurred_at.timestamp()
+        if newest is not None and t <= newest:
+            continue  # late (or a repeat): in the window, but it does not move its clock
+        newest = t
+        if emitted is None or t - emitted >= every_s:
+            cuts.append(i)
+            emitted = t
+    out, start, emissions = window, 0, []
+    for i in cuts:
+        out = mark_emitted(add_samples(out, ordered[start:i + 1], keep))
+        emissions.append((ordered[i], out))
+        start = i + 1
+    if start < len(ordered) or not cuts:
+        out = add_samples(out, ordered[start:], keep)
+    return out, emissions
+
+
+def as_of(window: dict[str, Any], t: float) -> dict[str, Any]:
+    """The window's points up to event time ``t`` (only ``t`` and ``v``: what correlations
+    read)."""
+    ts: list[float] = window.get("t", [])
+    end = bisect.bisect_right(ts, t)
+    return {"t": ts[:end], "v": window.get("v", [])[:end]}
+
+
 def features_of(sample: MetricSample, window: dict[str, Any], window_s: float,
                 correlations: dict[MetricName, float] | None = None) -> FeatureVector:
     ts: list[float] = window["t"]
