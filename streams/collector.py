@@ -173,7 +173,7 @@ class Collector:
         hs = self.stats.hosts[source.host_id]
         hs.reads += 1
         for item in snap.missing:
-            self._warn_once(source.host_id, item, f"host {source.host_id}: libvirt gives no {item}")
+            self._warn_once(source.host_id, item, f"host {source.host_id} gives no {item}")
         prev = self.previous.get(source.host_id)
         self.previous[source.host_id] = snap
         rates = host_rates(prev, snap, vms=self.vm_samples)
