@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 
 import libvirt
-from novacron.actuators.connection import Fleet
+from novacron.actuators.connection import ActuatorError, Fleet
 from novacron.actuators.lifecycle import operator_hold
 from novacron.healing.health import Lifecycle, LifecycleEvent
 
@@ -53,11 +53,22 @@ class LifecycleWatcher:
         self._ids: dict[str, int] = {}
 
     def start(self) -> None:
-        for host_id, host in self.fleet.hosts.items():
-            if host_id in self._ids:
-                continue
-            self._ids[host_id] = host.get().domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._callback, host_id)
+        """Watch every host that answers; one that does not is watched once it is back
+        (:meth:`rearm`), rather than failing the watch of all the others."""
+        for host_id in self.fleet.hosts:
+            if host_id not in self._ids:
+                with contextlib.suppress(ActuatorError, libvirt.libvirtError):
+                    self._arm(host_id)
+
+    def rearm(self, host_id: str) -> None:
+        """Watch ``host_id`` again on its current connection (a host back from a failure
+        has a new one: the old connection's callbacks died with it)."""
+        self._ids.pop(host_id, None)
+        self._arm(host_id)
+
+    def _arm(self, host_id: str) -> None:
+        self._ids[host_id] = self.fleet.host(host_id).get().domainEventRegisterAny(
+            None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._callback, host_id)
 
     def stop(self) -> None:
         for host_id, cb_id in list(self._ids.items()):

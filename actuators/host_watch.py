@@ -47,9 +47,15 @@ class HostWatcher:
         self._lock = threading.Lock()
 
     def start(self) -> None:
+        """Arm every host; one that does not answer now counts as lost (without ``on_lost``:
+        nothing was seen to go), so ``poll()`` arms it, and clears it, once it is back."""
         for host_id in self.fleet.hosts:
-            with contextlib.suppress(ActuatorError):
+            try:
                 self._arm(host_id)
+            except ActuatorError as exc:
+                with self._lock:
+                    self.lost.setdefault(host_id, HostLost(host_id, f"unreachable at start: {exc}",
+                                                           time.monotonic()))
 
     def _arm(self, host_id: str) -> None:
         conn = self.fleet.host(host_id).get()

@@ -58,6 +58,28 @@ def spec_of(fleet: Fleet, vm_id: str, *hosts: str | None) -> DomainSpec:
     raise ActuatorError(f"no spec known for {vm_id}: not readable on {list(hosts)}, not cached")
 
 
+def remember_specs(fleet: Fleet) -> int:
+    """Keep the spec of every running domain of the reachable hosts in ``fleet.specs``: what a
+    failover defines elsewhere once its host is gone and cannot be read. A worker learns the
+    specs of VMs made before it started (or by others) here, and resizes stay current.
+    Returns how many specs were read."""
+    read = 0
+    for host in fleet.hosts.values():
+        try:
+            doms = host.get().listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        except (ActuatorError, libvirt.libvirtError):
+            continue
+        for dom in doms:
+            try:
+                spec = parse_domain(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+            except (libvirt.libvirtError, ValueError, ET.ParseError) as exc:
+                log.debug("spec of a domain on %s not kept: %s", host.host_id, exc)
+                continue
+            fleet.specs[spec.name] = spec
+            read += 1
+    return read
+
+
 def domain_type(conn: libvirt.virConnect) -> str:
     """The <domain type=...> a host's driver accepts: kvm where the host offers it, qemu
     (software emulation) where it does not, e.g. a qemu:///session without /dev/kvm."""

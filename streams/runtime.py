@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from novacron.actuators.connection import Fleet
+from novacron.actuators.fencing import PowerSwitch
 from novacron.autoscaler.live import default_memory_policy, default_vcpu_policy
 from novacron.autoscaler.policy import ScalingPolicy
+from novacron.healing import HealerSettings
 from novacron.serving.client import ForecastClient
 from novacron.streams.ingest import Hygiene
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +38,13 @@ class Runtime:
     # The event-time window a metric sample must fall in (past: relative to its host's newest
     # event time; future: to the wall clock); outside it, the sample is dead-lettered.
     metric_hygiene: Hygiene = field(default_factory=Hygiene)
+    # The hosts' power (IPMI, Redfish, a PDU; on one machine, actuators.local_hosts): the heal
+    # agent fences a failed host by cutting it and reading it back off. Without one it fences
+    # through libvirt only, which proves nothing about a host that does not answer, so a dead
+    # host's VMs are never restarted elsewhere (streams.heal says so at start).
+    power_switch: PowerSwitch | None = None
+    # The healer's thresholds (host timeout, quorum, budgets) and its autonomy mode.
+    healing: HealerSettings = field(default_factory=HealerSettings)
 
 
 _current: Runtime | None = None
