@@ -34,8 +34,10 @@ def collect(
     prometheus: Annotated[list[str] | None, typer.Option(
         help="[HOST_ID=]URL of a host's prometheus-libvirt-exporter or node_exporter; repeat it. "
              "URLs of one host name (or one HOST_ID) are read as one host.")] = None,
-    host_samples_only: Annotated[bool, typer.Option(
-        help="Publish the hosts' own utilisation only, no per-VM samples.")] = False,
+    vm_samples: Annotated[bool, typer.Option(help="Publish every running VM's samples.")] = True,
+    host_samples: Annotated[bool, typer.Option(
+        help="Also publish each host's own cpu and memory, as vm_id host:<host id> with source "
+             "collector-host (only for consumers that skip them when acting on VMs).")] = False,
 ) -> None:
     """Publish every VM's cpu, memory, disk and network rates (and each host's cpu and
     memory) from libvirt or Prometheus exporters, one batch per host per interval."""
@@ -60,6 +62,8 @@ def collect(
             fleet = Fleet([])
     except (InventoryError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inventory") from None
+    if not vm_samples and not host_samples:
+        raise typer.BadParameter("--no-vm-samples publishes nothing without --host-samples")
     if not fleet.hosts and not targets:
         raise typer.BadParameter("nothing to read: give --inventory FILE, set NOVACRON_HOST_URIS, "
                                  "or give --prometheus URL")
@@ -71,7 +75,8 @@ def collect(
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         stats = await run_collector(settings, fleet, stop, interval_s=interval,
-                                    vm_samples=not host_samples_only, prometheus=targets,
+                                    vm_samples=vm_samples, host_samples=host_samples,
+                                    prometheus=targets,
                                     reads=2 if once else None)
         for host_id, hs in stats.hosts.items():
             console.print(f"{host_id}: {hs.reads} reads, {hs.failures} failed, {hs.batches} batches, "

@@ -7,9 +7,9 @@ never a negative or invented one. Gauges (memory) need only the current read. Ev
 carries the read's wall time as its event time.
 
 Host-level samples go in the host's batch with ``vm_id = "host:<host id>"`` and
-``source = "collector-host"`` (see :func:`is_host_sample`): the stream has no separate
-subject for hosts, and the prefix keeps a host's windows apart from a guest's even when a
-guest is named like its host.
+``source = "collector-host"`` (:func:`is_host_sample`, :func:`is_host_subject`): the stream
+has no separate subject for hosts, and the prefix keeps a host's windows apart from a guest's
+even when a guest is named like its host.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def host_vm_id(host_id: str) -> str:
 def is_host_sample(sample: MetricSample) -> bool:
     """A host's own utilisation, not a VM's: consumers that act on VMs skip these."""
     return sample.source == HOST_SOURCE
+
+
+def is_host_subject(vm_id: str) -> bool:
+    """The id a host's samples (and so their features and forecasts) carry as ``vm_id``;
+    what a consumer that sees no ``source`` (a FeatureVector) tests to skip them."""
+    return vm_id.startswith(HOST_PREFIX)
 
 
 @dataclass

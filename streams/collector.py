@@ -135,10 +135,11 @@ class Collector:
     """The loop's state between intervals; :func:`run_collector` drives it."""
 
     def __init__(self, sources: Sequence[Source], producer: AIOKafkaProducer, *,
-                 vm_samples: bool = True) -> None:
+                 vm_samples: bool = True, host_samples: bool = False) -> None:
         self.sources = list(sources)
         self.producer = producer
         self.vm_samples = vm_samples
+        self.host_samples = host_samples
         self.stats = CollectorStats(hosts={s.host_id: HostStats() for s in self.sources})
         self.previous: dict[str, HostSnapshot] = {}
         self._warned: set[tuple[str, str]] = set()
@@ -176,7 +177,7 @@ class Collector:
             self._warn_once(source.host_id, item, f"host {source.host_id} gives no {item}")
         prev = self.previous.get(source.host_id)
         self.previous[source.host_id] = snap
-        rates = host_rates(prev, snap, vms=self.vm_samples)
+        rates = host_rates(prev, snap, vms=self.vm_samples, host=self.host_samples)
         for name in rates.unnamed:
             self._warn_once(source.host_id, f"name:{name}",
                             f"host {source.host_id}: domain {name!r} is not a valid VM id "
@@ -256,13 +257,20 @@ class Collector:
 
 async def run_collector(settings: Settings, fleet: Fleet, stop: asyncio.Event,
                         interval_s: float = 10.0, vm_samples: bool = True, *,
+                        host_samples: bool = False,
                         prometheus: Sequence[PromTarget] = (),
                         reads: int | None = None) -> CollectorStats:
     """Read every host of ``fleet`` (and every Prometheus target) each ``interval_s`` and
     publish their samples until ``stop`` is set, or after ``reads`` reads per host. Rates
-    need two reads, so the first read of a host gives gauges (memory) only."""
+    need two reads, so the first read of a host gives gauges (memory) only.
+
+    ``host_samples`` adds each host's own cpu and memory (``collect_rates.is_host_sample``).
+    Off by default: the decision agents and the healer read every sample as a VM's, and
+    would forecast, resize and watch a host as if it were one until they skip these."""
     if interval_s <= 0:
         raise ValueError("interval_s must be positive")
+    if not vm_samples and not host_samples:
+        raise ValueError("nothing to publish: neither VM nor host samples")
     ids = [*fleet.hosts, *(t.host_id for t in prometheus)]
     if dup := sorted({h for h in ids if ids.count(h) > 1}):
         raise ValueError(f"host ids read twice (a libvirt host and a Prometheus target?): {dup}")
@@ -272,7 +280,7 @@ async def run_collector(settings: Settings, fleet: Fleet, stop: asyncio.Event,
     client = httpx.Client(follow_redirects=True)
     sources: list[Source] = [LibvirtSource(h) for h in fleet.hosts.values()]
     sources += [PromSource(t, client) for t in prometheus]
-    collector = Collector(sources, producer, vm_samples=vm_samples)
+    collector = Collector(sources, producer, vm_samples=vm_samples, host_samples=host_samples)
     deadline = read_deadline(interval_s)
     try:
         start = time.monotonic()

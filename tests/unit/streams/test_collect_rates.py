@@ -13,6 +13,7 @@ from novacron.streams.collect_rates import (
     host_rates,
     host_vm_id,
     is_host_sample,
+    is_host_subject,
     memory_percent,
 )
 
@@ -135,6 +136,7 @@ def test_host_samples_carry_the_host_under_a_prefixed_id() -> None:
     assert mem is not None and mem.value == pytest.approx(50.0) and mem.allocated == 16_384
     assert all(is_host_sample(s) and s.source == HOST_SOURCE and s.host_id == "kvm-01" for s in r.samples)
     assert vm_id == "host:kvm-01" and r.vm_samples == 0 and r.host_samples == 2
+    assert is_host_subject(vm_id) and not is_host_subject("kvm-01")
 
 
 def test_frozen_node_counters_give_no_host_cpu() -> None:

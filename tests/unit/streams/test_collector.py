@@ -71,7 +71,8 @@ async def test_a_real_guests_cpu_reaches_the_broker_and_bad_hosts_cost_one_event
     await health.start()
     try:
         before = utcnow()
-        stats = await run_collector(settings, fleet, asyncio.Event(), interval_s=1.0, reads=4)
+        stats = await run_collector(settings, fleet, asyncio.Event(), interval_s=1.0, reads=4,
+                                    host_samples=True)
         after = utcnow()
         raw = await metrics.read_until(lambda r: len(batches_of(r, good)) >= 4, 20)
         events = await health.read_until(lambda r: bool(health_of(r, refused) and health_of(r, hung)), 10)
@@ -151,6 +152,8 @@ async def test_a_host_that_comes_back_is_announced_once_and_served_again(
     back = health_of(events, flapping)[1]
     assert "again" in back.reason and back.evidence["failed_reads"] >= 1
     assert batches_of(raw, flapping) and stats.hosts[flapping].state == HealthState.HEALTHY
+    # Host samples are asked for, never sent by default (the VM consumers would act on them).
+    assert not any(s.vm_id == host_vm_id(flapping) for _, d in batches_of(raw, flapping) for s in d.samples)
     assert back.occurred_at - health_of(events, flapping)[0].occurred_at < timedelta(seconds=30)
 
 

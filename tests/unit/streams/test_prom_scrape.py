@@ -174,7 +174,7 @@ async def test_scraped_exporters_reach_the_broker_as_a_hosts_batch(
     try:
         before = utcnow()
         stats = await run_collector(settings, Fleet([]), asyncio.Event(), interval_s=0.5,
-                                    prometheus=targets, reads=3)
+                                    prometheus=targets, reads=3, host_samples=True)
         after = utcnow()
         raw = await metrics.read_until(lambda r: len(batches_of(r, host)) >= 3, 20)
         events = await health.read_until(lambda r: bool(health_of(r, down)), 10)
