@@ -140,11 +140,10 @@ def parse_exposition(texts: list[str], host_id: str, mono_s: float, at: datetime
 def scrape(target: PromTarget, deadline_s: float, client: httpx.Client) -> HostSnapshot:
     """GET every URL of the target within ``deadline_s`` in all, then parse them together.
     The snapshot's time is the middle of the scrape: exporters read libvirt on request."""
-    started = time.monotonic()
     t0, w0 = time.monotonic(), time.time()
     texts = []
     for url in target.urls:
-        left = deadline_s - (time.monotonic() - started)
+        left = deadline_s - (time.monotonic() - t0)
         if left <= 0:
             raise PromScrapeError(f"host {target.host_id}: {url}: no time left of the "
                                   f"{deadline_s:.1f}s deadline")
@@ -163,4 +162,4 @@ def scrape(target: PromTarget, deadline_s: float, client: httpx.Client) -> HostS
         raise PromScrapeError(f"host {target.host_id}: {', '.join(target.urls)}: not Prometheus "
                               f"text exposition: {exc}") from exc
     return HostSnapshot(snap.host_id, snap.mono_s, snap.at, snap.domains, snap.node, snap.missing,
-                        read_s=time.monotonic() - started)
+                        read_s=time.monotonic() - t0)
