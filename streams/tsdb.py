@@ -109,6 +109,17 @@ def decision_point(d: Decision) -> Point:
     )
 
 
+def outcome_point(fv: FeatureVector, measurement: str, outcome: str, reason: str) -> Point:
+    """What became of a feature vector (streams.coverage), one point (``n=1``) at its event time."""
+    return (
+        Point(measurement)
+        .tag("vm_id", fv.vm_id).tag("metric", fv.metric.value)
+        .tag("outcome", outcome).tag("reason", reason or "none")
+        .field("n", 1)
+        .time(fv.occurred_at, WritePrecision.S)
+    )
+
+
 def group_correlation_point(group_id: str, at: datetime, correlations: Mapping[str, float]) -> Point:
     """A group's CPU correlation with each other metric (``corr_<metric>``), at event time."""
     point = Point(GROUP_MEASUREMENT).tag("group_id", group_id)

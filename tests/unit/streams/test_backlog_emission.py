@@ -44,7 +44,7 @@ def test_the_steady_case_is_one_sample_one_vector() -> None:
 
 def test_a_backfill_batch_gives_only_its_newest_vector() -> None:
     history = [sample(60 * m, float(m), backfill=True) for m in range(240)]
-    window, emissions = advance({}, history, keep=240, every_s=60.0)
+    _, emissions = advance({}, history, keep=240, every_s=60.0)
     assert len(emissions) == 1 and emissions[0][1]["t"][-1] == T0.timestamp() + 239 * 60
 
 
