@@ -64,6 +64,7 @@ from novacron.store.ledger import PgLedger
 from novacron.streams.collector import run_collector
 from novacron.streams.worker import BackgroundWorker, build_runtime
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bench._common import write_and_show
 from novacron import topics
@@ -268,6 +269,17 @@ class Bench:
             s.execute(delete(models.Host).where(models.Host.host_id.in_(ids)))
 
     # ------------------------------------------------------------------ helpers
+
+    def database_answers(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with self.rt.sessions() as s:
+                    s.execute(select(1))
+                return True
+            except SQLAlchemyError:
+                time.sleep(0.5)
+        return False
 
     def where(self, vm: str) -> dict[str, Any]:
         return where(self.fleet, vm)
@@ -532,12 +544,22 @@ async def run(p: Params) -> dict[str, Any]:
     bench = Bench(p, figures)
     t0 = time.monotonic()
 
-    async def step(name: str, fn: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await fn()
-        except Exception as exc:
-            figures[f"error_{name}"] = f"{type(exc).__name__}: {exc}"[:500]
-            log.warning("step %s failed:\n%s", name, traceback.format_exc())
+    async def step(name: str, fn: Callable[[], Awaitable[None]], retry: bool = True) -> None:
+        """Run a step; a failure is recorded and the next step runs. A step safe to repeat is
+        tried once more after the database answers: the machine's PostgreSQL is shared, and
+        other work may stop it for a few seconds."""
+        for attempt in (1, 2):
+            try:
+                await fn()
+                return
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"[:500]
+                log.warning("step %s failed:\n%s", name, traceback.format_exc())
+                if attempt == 1 and retry:
+                    figures[f"retried_{name}"] = why
+                    await asyncio.to_thread(bench.database_answers, 60.0)
+                    continue
+                figures[f"error_{name}"] = why
 
     async with contextlib.AsyncExitStack() as stack:
         try:
@@ -546,13 +568,13 @@ async def run(p: Params) -> dict[str, Any]:
             figures["error_setup"] = f"{type(exc).__name__}: {exc}"[:500]
             log.warning("set-up failed:\n%s", traceback.format_exc())
             return figures
-        await step("bare_start", bench.bare_starts)
-        await step("placement", bench.placements)
+        await step("bare_start", bench.bare_starts, retry=False)
+        await step("placement", bench.placements, retry=False)
         await step("collector", bench.collector_coverage)
         await step("scale_decision", bench.scale_decision)
         await step("remove_busy", bench.remove_busy)
         await step("live_migration", bench.consolidation)
-        await step("host_failure", bench.host_failure)
+        await step("host_failure", bench.host_failure, retry=False)
     stats = getattr(bench, "collector_stats", None)
     if stats is not None and not isinstance(stats, BaseException):
         cpu = stats.collector_cpu_ms_per_vm_sample

@@ -33,11 +33,14 @@ from novacron.actuators.host_watch import HostLost, HostWatcher
 from novacron.actuators.migrate import undefine_stale
 from novacron.actuators.placement_state import inventory, reachable, remember_specs
 from novacron.healing import Fencer, Healer, LifecycleEvent
+from novacron.healing.labels import InventoryVm
 from novacron.store import healing_repo, models
 from novacron.streams import db_retry, liveness, runtime
 from novacron.streams.app import app, decisions_topic, health_topic
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.heal_core import HealLoop, Step
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from novacron import topics as registry
 from novacron.events import HealthEvent, HealthState, InvalidEvent, decode, utcnow
@@ -74,6 +77,28 @@ def host_fencer(rt: runtime.Runtime) -> Fencer:
     return LibvirtDestroyFencer(rt.fleet)
 
 
+def _with_overcommit(inv: list[tuple[str, dict[str, str], int, list[InventoryVm]]],
+                     ) -> list[tuple[str, dict[str, str], int, list[InventoryVm]]]:
+    """A host's room for recovered VMs as placement counts it: its CPUs times the inventory's
+    CPU overcommit (hosts.facts), so a failover fits where placement and consolidation put
+    VMs. Without the facts (a host not synced, the database away) its CPUs."""
+    try:
+        with runtime.current().sessions() as s:
+            facts = dict(s.execute(select(models.Host.host_id, models.Host.facts).where(
+                models.Host.host_id.in_([h for h, *_ in inv]))).tuples().all())
+    except SQLAlchemyError as exc:
+        log.info("host overcommit not read (%s): the healer counts CPUs", exc)
+        facts = {}
+
+    def ratio(host_id: str) -> float:
+        oc = (facts.get(host_id) or {}).get("overcommit") or {}
+        try:
+            return max(1.0, float(oc.get("cpu", 1.0)))
+        except (TypeError, ValueError):
+            return 1.0
+    return [(h, labels, int(cpus * ratio(h)), vms) for h, labels, cpus, vms in inv]
+
+
 def _heal_loop() -> HealLoop:
     global _loop, _watcher, _hosts
     if _loop is None:
@@ -83,7 +108,7 @@ def _heal_loop() -> HealLoop:
         _hosts.start()
         remember_specs(rt.fleet)
         _loop = HealLoop(healer)
-        _loop.register(inventory(rt.fleet, _warned), utcnow())
+        _loop.register(_with_overcommit(inventory(rt.fleet, _warned)), utcnow())
         _watcher = LifecycleWatcher(rt.fleet, _lifecycle.put)
         _watcher.start()
     return _loop
@@ -147,7 +172,7 @@ async def heal_inventory() -> None:
     VMs' specs are kept for a failover from a host that can no longer be read."""
     loop = await asyncio.to_thread(_heal_loop)
     fleet = runtime.current().fleet
-    vms = await asyncio.to_thread(inventory, fleet, _warned)
+    vms = await asyncio.to_thread(lambda: _with_overcommit(inventory(fleet, _warned)))
     await asyncio.to_thread(remember_specs, fleet)
     await _publish(await asyncio.to_thread(loop.register, vms, utcnow()))
 
