@@ -25,6 +25,9 @@ class HostConnection:
     labels: dict[str, str] = field(default_factory=dict)
     _conn: libvirt.virConnect | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set by a close() that found a connect in progress (it holds the lock while libvirt
+    # blocks on a dead host): the connecting thread closes what it opens instead.
+    _abandoned: bool = False
 
     def get(self) -> libvirt.virConnect:
         with self._lock:
@@ -36,20 +39,34 @@ class HostConnection:
                     pass
             ensure_event_loop()  # before opening, or this connection delivers no events
             try:
-                self._conn = libvirt.open(self.uri)
+                conn = libvirt.open(self.uri)
             except libvirt.libvirtError as exc:
                 raise ActuatorError(f"cannot connect to host {self.host_id} at {self.uri}: {exc}") from exc
+            if self._abandoned:
+                self._abandoned = False
+                with contextlib.suppress(libvirt.libvirtError):
+                    conn.close()
+                raise ActuatorError(f"host {self.host_id}: the connection was closed while connecting")
+            self._conn = conn
             if not self.uri.startswith("test:"):
                 # Detect dead peers within ~15 s (vSphere HA's silence threshold).
                 self._conn.setKeepAlive(5, 3)
             return self._conn
 
-    def close(self) -> None:
-        with self._lock:
+    def close(self, wait_s: float = 1.0) -> None:
+        """Close the connection. A connect blocked on a dead host holds the lock: then the
+        connecting thread is told to close what it opens, and this returns at once rather
+        than hang a shutdown on that host."""
+        if not self._lock.acquire(timeout=wait_s):
+            self._abandoned = True
+            return
+        try:
             if self._conn is not None:
                 with contextlib.suppress(libvirt.libvirtError):
                     self._conn.close()
                 self._conn = None
+        finally:
+            self._lock.release()
 
 
 class Fleet:
