@@ -626,7 +626,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     p = (Params(hosts=3, idle_vms=2, collector_interval_s=1.0, window_s=2.0, host_timeout_s=6.0)
          if args.quick else
-         Params(hosts=3, idle_vms=4, collector_interval_s=2.0, window_s=5.0, host_timeout_s=15.0))
+         Params(hosts=3, idle_vms=6, collector_interval_s=2.0, window_s=5.0, host_timeout_s=15.0))
     p.own_broker = not args.shared_broker
     figures = asyncio.run(run(p))
     figures = {"quick": args.quick, **figures}

@@ -82,13 +82,13 @@ def _with_overcommit(inv: list[tuple[str, dict[str, str], int, list[InventoryVm]
     """A host's room for recovered VMs as placement counts it: its CPUs times the inventory's
     CPU overcommit (hosts.facts), so a failover fits where placement and consolidation put
     VMs. Without the facts (a host not synced, the database away) its CPUs."""
+    facts: dict[str, dict[str, Any]] = {}
     try:
         with runtime.current().sessions() as s:
             facts = dict(s.execute(select(models.Host.host_id, models.Host.facts).where(
                 models.Host.host_id.in_([h for h, *_ in inv]))).tuples().all())
     except SQLAlchemyError as exc:
         log.info("host overcommit not read (%s): the healer counts CPUs", exc)
-        facts = {}
 
     def ratio(host_id: str) -> float:
         oc = (facts.get(host_id) or {}).get("overcommit") or {}
