@@ -37,7 +37,7 @@ def collect(
     vm_samples: Annotated[bool, typer.Option(help="Publish every running VM's samples.")] = True,
     host_samples: Annotated[bool, typer.Option(
         help="Also publish each host's own cpu and memory, as vm_id host:<host id> with source "
-             "collector-host (only for consumers that skip them when acting on VMs).")] = False,
+             "collector-host (features for the dashboards; never resized or healed as a VM).")] = True,
 ) -> None:
     """Publish every VM's cpu, memory, disk and network rates (and each host's cpu and
     memory) from libvirt or Prometheus exporters, one batch per host per interval."""
@@ -63,7 +63,7 @@ def collect(
     except (InventoryError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--inventory") from None
     if not vm_samples and not host_samples:
-        raise typer.BadParameter("--no-vm-samples publishes nothing without --host-samples")
+        raise typer.BadParameter("--no-vm-samples with --no-host-samples publishes nothing")
     if not fleet.hosts and not targets:
         raise typer.BadParameter("nothing to read: give --inventory FILE, set NOVACRON_HOST_URIS, "
                                  "or give --prometheus URL")

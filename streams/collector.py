@@ -135,7 +135,7 @@ class Collector:
     """The loop's state between intervals; :func:`run_collector` drives it."""
 
     def __init__(self, sources: Sequence[Source], producer: AIOKafkaProducer, *,
-                 vm_samples: bool = True, host_samples: bool = False) -> None:
+                 vm_samples: bool = True, host_samples: bool = True) -> None:
         self.sources = list(sources)
         self.producer = producer
         self.vm_samples = vm_samples
@@ -257,16 +257,17 @@ class Collector:
 
 async def run_collector(settings: Settings, fleet: Fleet, stop: asyncio.Event,
                         interval_s: float = 10.0, vm_samples: bool = True, *,
-                        host_samples: bool = False,
+                        host_samples: bool = True,
                         prometheus: Sequence[PromTarget] = (),
                         reads: int | None = None) -> CollectorStats:
     """Read every host of ``fleet`` (and every Prometheus target) each ``interval_s`` and
     publish their samples until ``stop`` is set, or after ``reads`` reads per host. Rates
     need two reads, so the first read of a host gives gauges (memory) only.
 
-    ``host_samples`` adds each host's own cpu and memory (``collect_rates.is_host_sample``).
-    Off by default: the decision agents and the healer read every sample as a VM's, and
-    would forecast, resize and watch a host as if it were one until they skip these."""
+    ``host_samples`` adds each host's own cpu and memory (``collect_rates.is_host_sample``),
+    as ``vm_id`` ``host:<host id>``: the feature agent keeps their windows and features (the
+    TSDB and the dashboards read them), while the decision agent never resizes them and the
+    healer never watches them as VMs."""
     if interval_s <= 0:
         raise ValueError("interval_s must be positive")
     if not vm_samples and not host_samples:

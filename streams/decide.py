@@ -20,6 +20,7 @@ from novacron.autoscaler.policy import ScalingPolicy
 from novacron.serving.schemas import MIN_HISTORY
 from novacron.streams import coverage, runtime
 from novacron.streams.app import JSON_SCHEMA, app, decisions_topic, features_topic, forecasts_topic
+from novacron.streams.collect_rates import is_host_subject
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
 from novacron.streams.fleet_view import ROUTING_MAX_AGE_S, cache
 from novacron.streams.served import served_forecasts
@@ -85,8 +86,8 @@ async def _decide_batch(stream: Any, events: list[Any], writer: TSDBWriter) -> N
         fv = await decode_or_dead_letter(
             FeatureVector, registry.FEATURES.name, event.key, event.value, "decision_agent"
         )
-        if fv is None or fv.metric not in _VERTICAL or fv.backfill:
-            continue
+        if fv is None or fv.metric not in _VERTICAL or fv.backfill or is_host_subject(fv.vm_id):
+            continue  # a host's own features are for dashboards, not a VM to resize
         coverage.count(coverage.READ)
         key = fv.vm_id if fv.metric is MetricName.CPU else f"{fv.vm_id}|{fv.metric.value}"
         if key not in evals:

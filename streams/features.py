@@ -23,6 +23,7 @@ from typing import Any
 
 from novacron.streams import liveness, runtime
 from novacron.streams.app import JSON_SCHEMA, app, features_topic, group_features_topic, metrics_raw
+from novacron.streams.collect_rates import HOST_PREFIX, is_host_subject
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import cache
 from novacron.streams.ingest import Hygiene, gather, screen
@@ -143,7 +144,11 @@ async def _screened(decoded: list[tuple[Any, DecodedMetrics]], hygiene: Hygiene,
     # A host the last inventory could not reach: its VMs cannot be told apart from strangers.
     unreachable = set(runtime.current().fleet.hosts).difference(h.host_id for h in view.hosts)
 
+    hosts = runtime.current().fleet.hosts
+
     def known(vm_id: str, host_id: str | None) -> bool:
+        if is_host_subject(vm_id):  # a host's own samples: known when the host is managed
+            return vm_id[len(HOST_PREFIX):] in hosts
         return view.knows(vm_id) or (host_id in unreachable if host_id else bool(unreachable))
 
     def host_of(vm_id: str) -> str | None:

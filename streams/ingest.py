@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from novacron.streams.collect_rates import is_host_subject
+
 from novacron.events import DecodedMetrics, MetricSample
 
 M = TypeVar("M")  # the message a sample came in (its changelog partition follows it)
@@ -29,7 +31,8 @@ def gather(messages: Iterable[tuple[M, DecodedMetrics]]) -> Intake[M]:
     touched, live = intake.touched, intake.live
     for message, decoded in messages:
         for sample in decoded.samples:
-            if not sample.backfill:
+            # A host's own samples (collector --host-samples) are no VM the healer watches.
+            if not sample.backfill and not is_host_subject(sample.vm_id):
                 live[sample.vm_id] = sample.host_id or decoded.host_id or live.get(sample.vm_id)
             key = f"{sample.vm_id}|{sample.metric.value}"
             entry = touched.get(key)

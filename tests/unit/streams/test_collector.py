@@ -152,8 +152,9 @@ async def test_a_host_that_comes_back_is_announced_once_and_served_again(
     back = health_of(events, flapping)[1]
     assert "again" in back.reason and back.evidence["failed_reads"] >= 1
     assert batches_of(raw, flapping) and stats.hosts[flapping].state == HealthState.HEALTHY
-    # Host samples are asked for, never sent by default (the VM consumers would act on them).
-    assert not any(s.vm_id == host_vm_id(flapping) for _, d in batches_of(raw, flapping) for s in d.samples)
+    # Host samples are on by default: the host's own cpu comes with its VMs' once it is back.
+    sent = [d for _, d in batches_of(raw, flapping)]
+    assert any(s.vm_id == host_vm_id(flapping) for d in sent for s in d.samples)
     assert back.occurred_at - health_of(events, flapping)[0].occurred_at < timedelta(seconds=30)
 
 
