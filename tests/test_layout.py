@@ -53,14 +53,24 @@ def test_compose_declares_every_endpoint_the_settings_need() -> None:
     services = compose["services"]
     env = services["worker"]["environment"]
     settings = Settings(**{k.removeprefix("NOVACRON_").lower(): v for k, v in env.items()
-                           if k.startswith("NOVACRON_") and k != "NOVACRON_HOST_URIS"})
+                           if k.startswith("NOVACRON_") and k not in ("NOVACRON_HOST_URIS", "NOVACRON_INVENTORY")})
     for url in (settings.kafka_bootstrap, settings.database_url, settings.tsdb_url,
                 settings.mlflow_url, settings.serving_url):
         host = urlparse(url if "://" in url else f"tcp://{url}").hostname
         assert host in services, f"{url} points at {host!r}, which docker-compose.yml does not declare"
     for needed in ("kafka", "postgres", "victoriametrics", "mlflow", "forecaster", "grafana",
-                   "prometheus", "worker", "api"):
+                   "prometheus", "worker", "api", "collector", "reconciler"):
         assert needed in services
+
+
+def test_compose_inventory_is_valid() -> None:
+    from novacron.inventory import load_inventory
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = compose["services"]["worker"]["environment"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["worker"]["volumes"]}
+    source = mounted[env["NOVACRON_INVENTORY"]]
+    assert len(load_inventory(ROOT / source).hosts) >= 2
 
 
 def test_compose_provisioning_files_exist() -> None:
@@ -74,7 +84,8 @@ def test_compose_provisioning_files_exist() -> None:
 
 # Modules that import the Faust app: it must be imported in the BackgroundWorker's thread, so a
 # test module that imports one of them at collection time breaks every e2e test of the run.
-_FAUST_MODULES = ("app", "actuate", "deadletter", "decide", "decide_group", "features", "heal", "main", "record")
+_FAUST_MODULES = ("app", "actuate", "broker_watch", "deadletter", "decide", "decide_group", "features", "heal",
+                  "main", "outbox_relay", "record")
 
 
 def test_no_test_module_imports_the_faust_app_at_collection() -> None:
