@@ -37,7 +37,7 @@ from novacron.serving.launcher import BentoServer
 from novacron.settings import Settings
 from novacron.store import repository
 from novacron.streams.replay import Replayer, plan_traces, replay_series
-from novacron.streams.worker import BackgroundWorker, build_runtime
+from novacron.streams.worker import BackgroundWorker, build_runtime, restart_process
 
 
 @dataclass
@@ -159,6 +159,7 @@ async def run_embedded(settings: Settings, duration_s: float | None, speed: floa
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tasks: dict[str, asyncio.Task[Any]] = {}
+    worker_crash: str | None = None  # then the process starts again (streams.worker)
     try:
         with console.status("starting the forecast service and the stream worker…"):
             await asyncio.to_thread(server.start)
@@ -188,6 +189,9 @@ async def run_embedded(settings: Settings, duration_s: float | None, speed: floa
                     if task.done() and not task.cancelled() and task.exception() is not None:
                         console.log(f"{name} failed, stopping: {task.exception()!r}")
                         stop.set()
+                if not stop.is_set() and (worker_crash := worker.failure()) is not None:
+                    console.log(f"the stream worker crashed: {worker_crash}", markup=False)
+                    stop.set()
                 if live is not None:
                     live.update(feed.render(_event_time(replayer)))
                 with contextlib.suppress(TimeoutError):
@@ -213,6 +217,13 @@ async def run_embedded(settings: Settings, duration_s: float | None, speed: floa
         await asyncio.to_thread(worker.stop)
         await asyncio.to_thread(server.stop)
         fleet.close()
+    if worker_crash is not None:
+        # A replay starts again from its origin (event time goes back), so its worker takes a
+        # fresh group and rebuilds its windows from the replay's warm-up; on real hosts the
+        # group stays and the worker resumes from its offsets and tables.
+        fresh = {"NOVACRON_CONSUMER_GROUP": f"novacron-embedded-{uuid.uuid4().hex[:8]}"}
+        restart_process(worker_crash, lambda line: console.log(line, markup=False),
+                        env=fresh if simulated else None)
     return feed
 
 

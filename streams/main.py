@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import novacron.streams.broker_watch  # noqa: F401  (its timer: a broker that lost its topics)
 from novacron.streams import actuate, decide, decide_group, features, gc_tuning, heal, outbox_relay, record
 from novacron.streams.app import app
 

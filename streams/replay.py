@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from novacron.streams.offsets import past_end
 from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
 
 from novacron import topics
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 BASE_VCPUS = 2.0
 PEAK_UTILISATION = 95.0
+# How often the action follower compares its positions with the broker's end offsets.
+FOLLOW_CHECK_S = 5.0
 
 
 @dataclass
@@ -122,16 +126,22 @@ class Replayer:
         consumer = AIOKafkaConsumer(topics.ACTIONS.name, bootstrap_servers=self.bootstrap,
                                     auto_offset_reset="latest", enable_auto_commit=False)
         await consumer.start()
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
                     for rec in records:
                         self._apply_action(rec.value)
+                if loop.time() - checked >= FOLLOW_CHECK_S:
+                    checked = loop.time()
+                    await _reread_lost(consumer)
         finally:
             await consumer.stop()
 
     def _apply_action(self, raw: bytes | None) -> None:
+        # Idempotent: the last outcome for a VM wins, so reading one again is harmless.
         try:
             result = decode(ActionResult, raw)
         except ValueError:
@@ -165,3 +175,29 @@ class Replayer:
             await follower
             await producer.stop()
         return self.stats
+
+
+async def _reread_lost(consumer: AIOKafkaConsumer) -> None:
+    """Partitions the broker lost and recreated (a restart of its memory engine): the
+    follower's position lies past their end, where nothing would ever arrive. Everything in
+    such a partition came after the loss, so it is read from its start; aiokafka reconnects
+    by itself. A broker still down is tried again at the next check."""
+    tps = consumer.assignment()
+    if not tps:
+        return
+    async def offsets() -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        return (await consumer.end_offsets(list(tps)),
+                {tp: await consumer.position(tp) for tp in tps})
+
+    try:
+        ends, positions = await asyncio.wait_for(offsets(), FOLLOW_CHECK_S)
+    except (KafkaError, TimeoutError) as exc:
+        log.info("action follower: offsets unavailable (%r); checking again later", exc)
+        return
+    lost = past_end(positions, ends)
+    for tp, where in lost.items():
+        log.warning("action follower: %s partition %d ends at %d, behind its position %d (the "
+                    "broker lost the topic); reading it again from its start",
+                    tp.topic, tp.partition, where.end, where.held)
+    if lost:
+        await consumer.seek_to_beginning(*lost)

@@ -1,13 +1,17 @@
 """Run the Faust worker: in the foreground (production) or in a background thread (the
-embedded default and the end-to-end tests, which share the worker's libvirt connections)."""
+embedded default and the end-to-end tests, which share the worker's libvirt connections).
+A background worker that crashed is restarted with its process (``restart_process``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import faust
 from novacron.actuators.connection import Fleet
@@ -70,6 +74,18 @@ class BackgroundWorker:
         finally:
             self._started.set()
 
+    def failure(self) -> str | None:
+        """Why the worker no longer works, or None. A crashed Faust app consumes nothing more
+        while its thread lives on, so the app's state is asked too, not only the thread."""
+        if self._error is not None:
+            return repr(self._error)
+        app = getattr(self, "_app", None)
+        if app is not None and app.crashed:
+            return repr(app.crash_reason)
+        if self._started.is_set() and not self._thread.is_alive():
+            return "the worker thread ended"
+        return None
+
     def ready(self) -> bool:
         """Partitions assigned and tables recovered: the worker is consuming."""
         app = getattr(self, "_app", None)
@@ -115,3 +131,45 @@ class BackgroundWorker:
             return False
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
+
+
+# Unix times of this process's restarts after worker crashes, passed on through exec.
+RESTARTS_ENV = "NOVACRON_WORKER_RESTARTS"
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 600.0
+
+
+class WorkerCrashed(RuntimeError):
+    pass
+
+
+def restarts_within(history: Sequence[float], now: float, window_s: float = RESTART_WINDOW_S,
+                    ) -> list[float]:
+    """The restarts of the last ``window_s`` seconds: only a burst of crashes gives up."""
+    return [t for t in history if now - t < window_s]
+
+
+def restart_process(why: str, say: Callable[[str], None],
+                    env: Mapping[str, str] | None = None) -> NoReturn:
+    """Start this process again, same command line and environment (plus ``env``), after a
+    worker crash.
+
+    The Faust app is a process-wide singleton bound to its event loop and cannot be started
+    twice in one process, so the supervisor restarts the process. Unless ``env`` changes it,
+    the consumer group stays, so the new worker resumes from the committed offsets and
+    restores its tables from their changelogs (all of it kept by the s3 broker engine). More
+    than ``MAX_RESTARTS`` within ``RESTART_WINDOW_S`` raise WorkerCrashed instead.
+    """
+    now = time.time()
+    earlier = [float(t) for t in os.environ.get(RESTARTS_ENV, "").split(",") if t]
+    recent = restarts_within(earlier, now)
+    if len(recent) >= MAX_RESTARTS:
+        raise WorkerCrashed(f"the stream worker crashed {len(recent) + 1} times within "
+                            f"{RESTART_WINDOW_S:.0f} s; not restarting again. Last: {why}")
+    say(f"the stream worker crashed ({why}); restarting the process "
+        f"(restart {len(recent) + 1} of at most {MAX_RESTARTS} per {RESTART_WINDOW_S:.0f} s)")
+    os.environ.update(env or {})
+    os.environ[RESTARTS_ENV] = ",".join(f"{t:.0f}" for t in [*recent, now])
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(sys.executable, sys.orig_argv)  # noqa: S606  (this very command, again)
