@@ -8,6 +8,8 @@ covering its last sample). The producer is a separate process, as collectors are
 not share the worker's interpreter lock. The baseline, in the same run, is a bare aiokafka
 consumer reading the run's own messages (so the same samples): ``ratio_to_raw_consume``.
 Lag is each feature's arrival minus the produce time of the newest sample it covers.
+``--broker memory|s3`` measures on a Tansu of the run's own with that storage engine (results
+in stream_throughput_<engine>.json); ``--broker memory,s3`` measures each in turn, in one run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -230,6 +234,35 @@ async def _watch_features(bootstrap: str, watch: _Watch, assigned: asyncio.Event
         await consumer.stop()
 
 
+ENGINES = ("memory", "s3")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _own_broker(engine: str) -> Path:
+    """Point this run (and its producer process) at a Tansu of its own with ``engine``, before
+    anything reads the settings; its state folder, removed by the caller."""
+    state = Path(tempfile.mkdtemp(prefix=f"bench-broker-{engine}-"))
+    os.environ.update(NOVACRON_KAFKA_BOOTSTRAP=f"127.0.0.1:{_free_port()}",
+                      NOVACRON_BROKER_S3_URL=f"http://127.0.0.1:{_free_port()}",
+                      NOVACRON_BROKER_ENGINE=engine, NOVACRON_STATE_DIR=str(state))
+    return state
+
+
+def _each_engine(engines: list[str]) -> None:
+    """One child run per engine, one after the other, with the same arguments otherwise."""
+    argv = sys.argv[1:]
+    at = argv.index("--broker")
+    for engine in engines:
+        _say(f"measuring on a broker of its own with the {engine} engine")
+        subprocess.run([sys.executable, "-m", "bench.stream_throughput",
+                        *argv[:at], "--broker", engine, *argv[at + 2:]], check=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small run, under a minute")
@@ -241,8 +274,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100,
                         help="samples per message: a MetricBatch of this many VMs (a host's "
                              "scrape); 1 sends single samples, the old one-per-message contract")
+    parser.add_argument("--broker", default="configured",
+                        help="'configured' (NOVACRON_KAFKA_BOOTSTRAP), or a Tansu of the run's own "
+                             "with the 'memory' or 's3' storage engine; 'memory,s3' runs both")
     parser.add_argument("--produce-only", metavar="PREFIX", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    engines = [] if args.broker == "configured" else args.broker.split(",")
+    if any(e not in ENGINES for e in engines):
+        parser.error(f"--broker takes 'configured' or engines among {ENGINES}, got {args.broker!r}")
+    if len(engines) > 1 and not args.produce_only:
+        _each_engine(engines)
+        return
     vms = args.vms or (200 if args.quick else 1000)
     per_vm = args.per_vm or (50 if args.quick else 200)
     if not 1 <= args.batch <= 5_000:
@@ -261,13 +303,14 @@ def main() -> None:
         print(json.dumps(produced))
         return
 
+    own_state = _own_broker(engines[0]) if engines else None
     # A fresh group at the latest offsets, and a topic of the run's own for the raw baseline.
     os.environ["NOVACRON_CONSUMER_GROUP"] = f"bench-stream-{uuid.uuid4().hex[:8]}"
     os.environ["NOVACRON_CONSUMER_OFFSET_RESET"] = "latest"
     from novacron.streams.worker import BackgroundWorker, build_runtime
 
     from novacron.kafka_admin import ensure_topics
-    from novacron.services import start_all
+    from novacron.services import start_all, stop_all
     from novacron.settings import get_settings
 
     settings = get_settings()
@@ -313,6 +356,9 @@ def main() -> None:
         worker.stop()
         rt.fleet.close()
         shutil.rmtree(fleet_dir, ignore_errors=True)
+        if own_state is not None:
+            stop_all(settings, ["broker", "broker-store"])
+            shutil.rmtree(own_state, ignore_errors=True)
     from bench._common import write_results
 
     lags = watch.lags()
@@ -341,8 +387,10 @@ def main() -> None:
         "p50_lag_s": round(statistics.median(lags), 3) if lags else None,
         "p99_lag_s": round(_percentile(lags, 0.99), 3) if lags else None,
         "target_samples_per_s": 20_000,
+        "broker": args.broker if engines else f"configured ({settings.kafka_bootstrap})",
     }
-    path = write_results("stream_throughput", figures)
+    path = write_results(f"stream_throughput_{engines[0]}" if engines else "stream_throughput",
+                         figures)
     print(f"stream_throughput: {rate:,.0f} samples/s through the feature agents "
           f"({rate / raw_rate:.2f}x a bare consumer at {raw_rate:,.0f}/s), p99 lag "
           f"{figures['p99_lag_s']} s, {watch.features} features out, "
