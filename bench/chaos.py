@@ -8,7 +8,12 @@ The model is adversarial where it matters for safety: a host that stops answerin
 VMs running until it is fenced, a host cut off from the controller keeps serving, and a plan
 that overruns its budget is cancelled by the actuator (it has no late effect).
 
-Run: python -m bench.chaos [--quick] [--seed N]
+Durations come from bench.measure_durations' file where libvirt and QEMU can be measured on
+this machine (resampled from the measured values), from stated assumptions where they cannot
+(a production guest's OS boot, a BMC, people), and from the former constants when the file is
+missing, which the output then says. Each duration is also run at x0.5 and x2 (sensitivity).
+
+Run: python -m bench.chaos [--quick] [--seed N] [--constants] [--no-sensitivity]
 """
 
 from __future__ import annotations
@@ -16,13 +21,18 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
+import json
 import math
 import random
+import statistics
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from novacron.healing import (
     CONTROLLER,
@@ -48,12 +58,11 @@ from novacron.healing import (
 )
 from novacron.healing.ladder import BOOTS, MOVES, STARTS_ELSEWHERE
 
-from bench._common import write_and_show
+from bench._common import RESULTS, write_and_show
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MONTH_S = 30 * 86400.0
-OPERATOR_RESPONSE_S = 1800.0  # a human answers a page in ~30 min
-HOST_REPAIR_S = (1800.0, 3600.0)
+MEASURED = RESULTS / "measured_durations.json"
 
 # Fault catalogue and relative weights.
 CATALOGUE: dict[str, float] = {
@@ -70,30 +79,145 @@ CATALOGUE: dict[str, float] = {
     "crash_loop": 3,  # keeps crashing after every restart: must end with an operator
 }
 
-# Actuator durations (uniform range, seconds) and success probability per rung.
-# COLD_MIGRATE's range includes a graceful stop of a running source copy (the actuator waits
-# up to 20 s); when no copy runs any more (it crashed, or the healer fenced it, which it
-# always does before starting a copy elsewhere) the actuator only defines the VM on the
-# target and boots it there: DEFINE_S plus a RESTART_VM boot. Shared storage is assumed, as
-# in actuators/migrate.py, which copies no disk.
-DEFINE_S = (0.5, 1.5)
-# A VM whose in-place restart is made to fail comes up and dies again this long into the
-# boot; libvirt reports it as a crash (a lifecycle event), the actuator only at its end.
-REBOOT_CRASH_S = (1.0, 4.0)
-DURATION_S: dict[Rung, tuple[float, float]] = {
-    Rung.RESTART_SERVICE: (2, 8),
-    Rung.RESTART_VM: (6, 15),
-    Rung.LIVE_MIGRATE: (8, 30),
-    Rung.COLD_MIGRATE: (10, 30),
-    Rung.SCALE: (5, 20),
-    Rung.FAILOVER: (4, 12),
-    Rung.DISASTER_RECOVERY: (120, 400),
-}
 SUCCESS_P: dict[Rung, float] = {
     Rung.RESTART_SERVICE: 0.9, Rung.RESTART_VM: 0.97, Rung.LIVE_MIGRATE: 0.95,
     Rung.COLD_MIGRATE: 0.97, Rung.SCALE: 0.95, Rung.FAILOVER: 0.98,
     Rung.DISASTER_RECOVERY: 0.99,
 }
+
+
+@dataclass(frozen=True)
+class Duration:
+    """One duration the model draws: resampled from measured values (an empirical
+    distribution, no fit) or uniform on an assumed range; ``factor`` scales either (the
+    sensitivity runs)."""
+
+    name: str
+    about: str
+    uniform: tuple[float, float] = (0.0, 0.0)
+    samples: tuple[float, ...] = ()
+    factor: float = 1.0
+
+    def draw(self, rng: random.Random) -> float:
+        if self.samples:
+            return rng.choice(self.samples) * self.factor
+        return rng.uniform(*self.uniform) * self.factor
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.samples)
+
+    def describe(self) -> str:
+        if self.samples:
+            xs = sorted(self.samples)
+            return (f"measured, resampled from {len(xs)} values (median "
+                    f"{statistics.median(xs):.4g} s, {xs[0]:.4g}-{xs[-1]:.4g} s): {self.about}")
+        lo, hi = self.uniform
+        spread = f"{lo:g} s" if lo == hi else f"uniform {lo:g}-{hi:g} s"
+        return f"assumed, {spread}: {self.about}"
+
+
+# Durations of the libvirt/QEMU machinery: measured by bench.measure_durations (the file's
+# kind in brackets); the range is the fallback when the file is missing, the model's former
+# constants (0 where a former constant folded the part into another, as the guest boot).
+MACHINERY: dict[str, tuple[str, tuple[float, float], str]] = {
+    "crash_event": ("crash_detect", (0.05, 0.5),
+                    "a guest's QEMU dies -> libvirt's lifecycle event reaches the healer (also "
+                    "the delay of a pause's and a failed boot's events)"),
+    "restart": ("restart", (0.0, 0.0),
+                "libvirt's part of an in-place restart: start the stopped guest, polled to "
+                "RUNNING (the guest's OS boot is guest_os_boot)"),
+    "cold_migrate": ("cold_migrate", (0.5, 1.5),
+                     "libvirt's part of a cold migration of a fenced guest: define on the "
+                     "target, start there, undefine on the source (then guest_os_boot)"),
+    "fence_vm": ("fence_vm", (0.0, 0.0),
+                 "fencing one guest: libvirt destroy and a read that it is off; the recovery "
+                 "that needs the fence waits for it"),
+    "live_migrate": ("live_migrate", (8.0, 30.0),
+                     "a live migration's call, an idle 64 MiB guest (a production guest's "
+                     "memory copy is live_memory_copy)"),
+}
+
+# Durations nothing here can measure: a production guest's OS, its services, a BMC, people.
+ASSUMED: dict[str, tuple[tuple[float, float], str]] = {
+    "guest_os_boot": ((6.0, 15.0),
+                      "a production guest's OS boot to serving, after libvirt started it"),
+    "live_memory_copy": ((4.0, 16.0),
+                         "copying a production guest's memory (4-16 GiB at ~1 GB/s) on top of "
+                         "the measured migration of a 64 MiB guest (0 without measurements: the "
+                         "live_migrate constant includes it)"),
+    "graceful_stop": ((2.0, 20.0),
+                      "a running guest's ACPI shutdown before a cold migration (the actuator "
+                      "destroys it at 20 s)"),
+    "fence_host": ((2.0, 10.0),
+                   "a BMC's (IPMI/Redfish) power-off and a status read showing it off; no BMC "
+                   "here (the local hosts' power switch, a namespace kill, takes ms)"),
+    "restart_service": ((2.0, 8.0), "a guest agent restarting a service in the guest"),
+    "scale": ((5.0, 20.0), "scaling a VM up in place or out (a replica placed and booted)"),
+    "failover": ((4.0, 12.0), "a standby taking over"),
+    "disaster_recovery": ((120.0, 400.0), "a restart in another zone from replicated storage"),
+    "reboot_crash": ((1.0, 4.0),
+                     "how far into its boot a guest whose restart is made to fail dies again"),
+    "crash_loop_recrash": ((5.0, 20.0), "how long a crash-looping guest runs before it dies"),
+    "operator_response": ((1800.0, 1800.0), "a human answering a page"),
+    "host_repair": ((1800.0, 3600.0), "a dead host repaired and back (empty)"),
+    "link_loss": ((30.0, 300.0), "a host's management link down (its guests keep serving)"),
+}
+
+# Measured kinds the model does not draw from, reported with its inputs: detection of a host's
+# loss is the healer's host timeout and quorum (settings), not the close callback's delay.
+INFORMATIVE = ("host_loss_detect", "define", "start", "define_start", "destroy",
+               "live_migrate_downtime", "live_migrate_elapsed", "boot_to_agent")
+
+
+@dataclass(frozen=True)
+class Durations:
+    table: dict[str, Duration]
+    source: str  # "measured: <file, date, machine>" or "constants: <why>"
+    measured_info: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Duration:
+        return self.table[name]
+
+    def scaled(self, name: str, factor: float) -> Durations:
+        table = dict(self.table)
+        table[name] = replace(table[name], factor=factor)
+        return Durations(table, self.source, self.measured_info)
+
+
+def load_durations(path: Path = MEASURED) -> Durations:
+    """The model's durations: measured where ``path`` has samples, else the constants."""
+    data: dict[str, Any] | None = None
+    why = ""
+    if path.exists():
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            why = f"{path} unreadable ({exc})"
+    else:
+        why = f"{path} missing (run python -m bench.measure_durations)"
+    table: dict[str, Duration] = {}
+    missing = []
+    for name, (kind, fallback, about) in MACHINERY.items():
+        values = tuple(float(x) for x in (data or {}).get(f"{kind}_samples_s", []))
+        if data is not None and not values:
+            missing.append(kind)
+        table[name] = Duration(name, about, fallback, values)
+    for name, (rng, about) in ASSUMED.items():
+        table[name] = Duration(name, about, rng)
+    if data is None:
+        table["live_memory_copy"] = replace(table["live_memory_copy"], uniform=(0.0, 0.0))
+        return Durations(table, f"constants: {why}")
+    if not table["live_migrate"].measured:
+        table["live_memory_copy"] = replace(table["live_memory_copy"], uniform=(0.0, 0.0))
+    info = {kind: f"median {data[f'{kind}_median_s']:.4g} s over {data[f'{kind}_n']}"
+            for kind in INFORMATIVE if f"{kind}_median_s" in data}
+    source = (f"measured: {path.name} ({data.get('command', '?')}, {data.get('date', '?')}, "
+              f"{data.get('machine', '?')}, libvirt {data.get('libvirt_daemon', '?')}, QEMU "
+              f"{data.get('qemu', '?')}, {data.get('samples_per_kind', '?')} samples per kind)")
+    if missing:
+        source += f"; constants for {', '.join(missing)} (not in the file)"
+    return Durations(table, source, info)
 
 
 def at(s: float) -> datetime:
@@ -153,8 +277,12 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Sim:
-    def __init__(self, *, seed: int, hosts: int, vms_per_host: int, faults: int) -> None:
+    def __init__(self, *, seed: int, hosts: int, vms_per_host: int, faults: int,
+                 durations: Durations) -> None:
         self.rng = random.Random(seed)
+        self.d = durations
+        # When a fence of a host or a VM is done: what it guards waits for it.
+        self.fenced_at: dict[str, float] = {}
         self.healer = Healer(fencer=self, rng=random.Random(seed + 1))
         self.t = 0.0
         self._seq = itertools.count()
@@ -192,7 +320,10 @@ class Sim:
     # ------------------------------------------------------------ the Fencer protocol
     def fence(self, request: FenceRequest) -> FenceResult:
         host = self.hosts[request.host_id]
+        # The Fencer protocol answers at once; the time a fence takes is charged to the
+        # recovery that waits for it (see _execute).
         if request.scope == "host":
+            self.fenced_at[host.host_id] = self.t + self.draw("fence_host")
             if host.cut and not host.dead:
                 self.link_loss_evacuations += 1
             if host.fence_flaky > 0:
@@ -210,12 +341,16 @@ class Sim:
         if host.dead or host.cut:
             return FenceResult(request, False, "sim-libvirt", "host unreachable")
         vm = self.vms[request.target_id]
+        self.fenced_at[vm.vm_id] = self.t + self.draw("fence_vm")
         vm.copies.discard(host.host_id)
         self._refresh(vm)
         self.fence_records += 1
         return FenceResult(request, True, "sim-libvirt", "domain destroyed")
 
     # ------------------------------------------------------------ plumbing
+    def draw(self, name: str) -> float:
+        return self.d[name].draw(self.rng)
+
     def schedule(self, when: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.queue, (when, next(self._seq), fn))
 
@@ -258,7 +393,7 @@ class Sim:
                 self.holds[a.kind.value] += 1
                 self._detect(a.subject_id, a.subject_kind)
                 if a.kind == HoldKind.NEEDS_OPERATOR:
-                    self.schedule(self.t + OPERATOR_RESPONSE_S,
+                    self.schedule(self.t + self.draw("operator_response"),
                                   lambda a=a: self._operator(a))  # type: ignore[misc]
             else:
                 self._execute(a)
@@ -277,19 +412,34 @@ class Sim:
             self.link_loss_evacuations += 1
         if plan.rung in BOOTS:
             self.boots[plan.vm_id].append(self.t)
-        lo, hi = DURATION_S[plan.rung]
         vm = self.vms[plan.vm_id]
-        running = any(not self.hosts[h].dead for h in vm.copies)
-        if plan.rung == Rung.COLD_MIGRATE and not running:
-            lo, hi = DURATION_S[Rung.RESTART_VM]
-            lo, hi = lo + DEFINE_S[0], hi + DEFINE_S[1]
-        done = self.t + self.rng.uniform(lo, hi)
+        # A recovery that needed a fence starts when the fence is done.
+        begin = max(self.t, self.fenced_at.get(plan.source_host, 0.0),
+                    self.fenced_at.get(plan.vm_id, 0.0))
+        done = begin + self.duration(plan, vm)
         self.schedule(done, lambda: self._complete(plan))
         if plan.rung == Rung.RESTART_VM and vm.restart_fails:
-            died = self.t + self.rng.uniform(*REBOOT_CRASH_S)
+            died = begin + self.draw("restart") + self.draw("reboot_crash")
             host = plan.source_host
-            self.schedule(died + self.rng.uniform(0.05, 0.5), lambda: self._reboot_crash(
+            self.schedule(died + self.draw("crash_event"), lambda: self._reboot_crash(
                 plan, host))
+
+    def duration(self, plan: RecoveryPlan, vm: SimVm) -> float:
+        """How long the plan's rung takes: libvirt's part (measured) plus the guest's."""
+        r = plan.rung
+        if r == Rung.RESTART_VM:
+            return self.draw("restart") + self.draw("guest_os_boot")
+        if r == Rung.COLD_MIGRATE:
+            # A running source copy is shut down first; one that no longer runs (it crashed,
+            # or the healer fenced it, as it always does before a start elsewhere) is not.
+            running = any(not self.hosts[h].dead for h in vm.copies)
+            stop = self.draw("graceful_stop") if running else 0.0
+            return stop + self.draw("cold_migrate") + self.draw("guest_os_boot")
+        if r == Rung.LIVE_MIGRATE:
+            return self.draw("live_migrate") + self.draw("live_memory_copy")
+        name = {Rung.RESTART_SERVICE: "restart_service", Rung.SCALE: "scale",
+                Rung.FAILOVER: "failover", Rung.DISASTER_RECOVERY: "disaster_recovery"}[r]
+        return self.draw(name)
 
     def _reboot_crash(self, plan: RecoveryPlan, host: str) -> None:
         if plan.status.value == "issued" and not self.hosts[host].cut:
@@ -332,7 +482,8 @@ class Sim:
         vm.host = target
         if r in BOOTS and vm.crash_loop > 0:
             vm.crash_loop -= 1
-            self.schedule(self.t + self.rng.uniform(5, 20), lambda: self._crash(vm.vm_id))
+            self.schedule(self.t + self.draw("crash_loop_recrash"),
+                          lambda: self._crash(vm.vm_id))
         self._refresh(vm)
 
     def _operator(self, hold: Hold) -> None:
@@ -378,7 +529,7 @@ class Sim:
         host = vm.host
         vm.copies.clear()
         self._refresh(vm)
-        delay = self.rng.uniform(0.05, 0.5)  # libvirt lifecycle event delivery
+        delay = self.draw("crash_event")
         if not self.hosts[host].cut:
             self.schedule(self.t + delay, lambda: self.send(
                 LifecycleEvent(vm_id, host, Lifecycle.CRASHED, at(self.t))))
@@ -396,13 +547,13 @@ class Sim:
             if kind == "management_link_loss":
                 f.vms = []  # nothing to recover: the VMs keep serving
                 host.cut = True
-                self.schedule(self.t + self.rng.uniform(30, 300), lambda: self._uncut(host, f))
+                self.schedule(self.t + self.draw("link_loss"), lambda: self._uncut(host, f))
             else:
                 host.dead = True
                 host.fence_flaky = 1 if kind == "host_down_fence_flaky" else 0
                 for vm_id in vms:  # power loss: everything on it stops (no event arrives)
                     self._refresh(self.vms[vm_id])
-                self.schedule(self.t + self.rng.uniform(*HOST_REPAIR_S),
+                self.schedule(self.t + self.draw("host_repair"),
                               lambda: self._repair(host))
             self._refresh_all()
             return
@@ -421,7 +572,7 @@ class Sim:
         elif kind == "vm_pause":
             vm.paused = True
             host = vm.host
-            self.schedule(self.t + 0.1, lambda: self.send(
+            self.schedule(self.t + self.draw("crash_event"), lambda: self.send(
                 LifecycleEvent(vm.vm_id, host, Lifecycle.PAUSED, at(self.t))))
         elif kind == "guest_service_down":
             vm.services_down = frozenset({"app"})
@@ -553,6 +704,9 @@ class Sim:
         unresolved = sum(1 for f in self.faults if f.resolved_at is None)
         return {
             "variant": "simulated fleet (discrete-event model, not libvirt)",
+            "simulated_figures": "all (the discrete-event model's; measured durations are "
+                                 "its inputs, not its outputs)",
+            "durations_source": self.d.source,
             "hosts": len(self.hosts),
             "vms": len(self.vms),
             "simulated_days": MONTH_S / 86400,
@@ -582,30 +736,97 @@ class Sim:
             "first_rungs": ", ".join(f"{k}={n}" for k, n in sorted(self.first_rungs.items())),
             "holds": ", ".join(f"{k}={n}" for k, n in sorted(self.holds.items())),
             "heartbeat_rounds": self.rounds,
+            **{f"duration_{name}": d.describe() for name, d in self.d.table.items()},
+            "assumptions": ", ".join(n for n, d in self.d.table.items() if not d.measured),
+            **{f"measured_not_drawn_{k}": v for k, v in self.d.measured_info.items()},
         }
 
 
+# The figures each sensitivity run reports, and the fleet it runs on (the --quick fleet: 36
+# runs of the full one would take two hours).
+SENS_FIGURES = ("vm_crash_recovery_p95_s", "host_failure_recovery_p95_s",
+                "autonomous_recovery_pct")
+SENS_FLEET = (8, 6, 120)  # hosts, VMs per host, faults
+SENS_FACTORS = ((0.5, "x0.5"), (2.0, "x2"))
+# --quick varies only these (the ones the MTTR figures hang on).
+QUICK_SENSITIVITY = ("crash_event", "restart", "guest_os_boot", "fence_host")
+
+
+def simulate(durations: Durations, seed: int, hosts: int, per_host: int,
+             faults: int) -> dict[str, Any]:
+    sim = Sim(seed=seed, hosts=hosts, vms_per_host=per_host, faults=faults, durations=durations)
+    sim.run()
+    return sim.figures()
+
+
+def sensitivity(durations: Durations, seed: int, names: tuple[str, ...],
+                base: dict[str, Any] | None = None,
+                fleet: tuple[int, int, int] = SENS_FLEET) -> dict[str, Any]:
+    """Each named duration x0.5 and x2, the others unchanged, on ``fleet`` (hosts, VMs per
+    host, faults) with the same seed: ``sens_<name>_<x0.5|x2>_<figure>``, the base run's
+    ``sens_base_<figure>``, and per figure the change that moved it most."""
+    base = base or simulate(durations, seed, *fleet)
+    out: dict[str, Any] = {
+        "sens_fleet": f"{fleet[0]} hosts, {fleet[0] * fleet[1]} VMs, {fleet[2]} faults, "
+                      f"seed {seed} (simulated)",
+        "sens_varied": ", ".join(names),
+        **{f"sens_base_{k}": base[k] for k in SENS_FIGURES}}
+    moves: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for name in names:
+        for factor, tag in SENS_FACTORS:
+            fig = simulate(durations.scaled(name, factor), seed, *fleet)
+            for k in SENS_FIGURES:
+                out[f"sens_{name}_{tag}_{k}"] = fig[k]
+                if not (math.isnan(fig[k]) or math.isnan(base[k])):
+                    moves[k].append((fig[k] - base[k], f"{name} {tag}"))
+    for k in SENS_FIGURES:
+        if moves[k]:
+            delta, what = max(moves[k], key=lambda m: abs(m[0]))
+            out[f"sens_largest_{k}"] = f"{what}: {delta:+.2f}" if delta else "none moved it"
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="120 faults, 8 hosts (under a minute)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--durations", type=Path, default=MEASURED,
+                    help="measured durations (bench.measure_durations' file)")
+    ap.add_argument("--constants", action="store_true",
+                    help="ignore the measured file: the model's constants")
+    ap.add_argument("--no-sensitivity", action="store_true")
     args = ap.parse_args(argv)
-    hosts, per_host, faults = (8, 6, 120) if args.quick else (16, 8, 400)
+    hosts, per_host, faults = SENS_FLEET if args.quick else (16, 8, 400)
+    durations = load_durations(Path("/nonexistent") if args.constants else args.durations)
+    if args.constants:
+        durations = replace(durations, source="constants: --constants given")
+    if not durations.source.startswith("measured"):
+        print(f"WARNING: chaos runs on its CONSTANT durations, not measured ones: "
+              f"{durations.source}", file=sys.stderr)
     started = time.perf_counter()
-    sim = Sim(seed=args.seed, hosts=hosts, vms_per_host=per_host, faults=faults)
-    sim.run()
-    figures = sim.figures()
+    figures = simulate(durations, args.seed, hosts, per_host, faults)
     figures.update(quick=args.quick, seed=args.seed,
-                   wall_s=round(time.perf_counter() - started, 2))
+                   main_run_wall_s=round(time.perf_counter() - started, 2))
+    if not args.no_sensitivity:
+        names = QUICK_SENSITIVITY if args.quick else tuple(durations.table)
+        figures.update(sensitivity(durations, args.seed, names,
+                                   base=figures if args.quick else None))
+    figures["wall_s"] = round(time.perf_counter() - started, 2)
     write_and_show("chaos", figures)
+    source = "MEASURED durations" if durations.source.startswith("measured") else \
+        "CONSTANT durations (no measured file)"
     print(
-        f"chaos (simulated fleet): {figures['faults_injected']} faults, crash detect p95 "
-        f"{figures['vm_crash_detect_p95_s']}s, crash recovery p95 "
+        f"chaos (simulated fleet, {source}): {figures['faults_injected']} faults, crash detect "
+        f"p95 {figures['vm_crash_detect_p95_s']}s, crash recovery p95 "
         f"{figures['vm_crash_recovery_p95_s']}s, host recovery p95 "
         f"{figures['host_failure_recovery_p95_s']}s, autonomous "
         f"{figures['autonomous_recovery_pct']}%, double-running {figures['double_running_vms']},"
         f" link-loss evacuations {figures['evacuations_on_management_link_loss']}, storms "
         f"{figures['restart_storms']}, availability {figures['availability_pct']}%"
+        + (f"; largest sensitivity: crash MTTR {figures.get('sens_largest_vm_crash_recovery_p95_s')}"
+           f" s, host MTTR {figures.get('sens_largest_host_failure_recovery_p95_s')} s"
+           if "sens_varied" in figures else "")
+        + " (all figures simulated)"
     )
 
 
