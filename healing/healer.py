@@ -598,7 +598,11 @@ class Healer:
         if inc is None or inc.incident_id != plan.incident_id:
             return  # the incident was cancelled (operator shutdown) while this ran
         if success:
-            self.model.set_running(plan.vm_id, plan.target_host or plan.source_host, at)
+            # A scale-out adds a replica on the target; the VM itself stays where it runs
+            # (recording it there made a later loss of the target move it: a second copy).
+            moved = plan.rung != Rung.SCALE or plan.params.get("direction") != "out"
+            self.model.set_running(plan.vm_id, (plan.target_host if moved else None)
+                                   or plan.source_host, at)
             inc.close(IncidentStatus.RECOVERED, at, f"{plan.rung.value} {why}")
             self.incidents.pop(plan.vm_id, None)
             self.closed.append(inc)

@@ -6,6 +6,7 @@ from healing_fleet import Fleet, plans, t
 from novacron.healing import ResourceUsage, StorageFault
 from novacron.healing.diagnosis import FailureClass
 from novacron.healing.healer import HealerSettings, RecoveryOutcome
+from novacron.healing.health import VmRegistered
 from novacron.healing.ladder import Rung
 
 
@@ -39,6 +40,20 @@ def test_host_storage_error_moves_every_vm_off_the_host() -> None:
     ps = plans(f.send(StorageFault("host", "h3", t(2.5), "multipath down")))
     assert sorted(p.vm_id for p in ps) == ["vm-h3-0", "vm-h3-1"]
     assert all(p.rung == Rung.LIVE_MIGRATE and p.target_host != "h3" for p in ps)
+
+
+def test_a_scale_out_leaves_the_vm_on_its_own_host() -> None:
+    # h0 is full (3 slots, 3 VMs), so the VM scales out to a replica on another host.
+    f = Fleet(scalable=True, capacity=3, settings=HealerSettings(learn=False),
+              extra_vms=[VmRegistered("extra-h0", "h0", t(0))])
+    f.run(2)
+    [p] = plans(f.send(ResourceUsage("vm", "vm-h0-0", "memory", 0.99, t(2.5))))
+    assert p.rung == Rung.SCALE and p.params["direction"] == "out" and p.target_host != "h0"
+    f.run(10)
+    f.healer.report(RecoveryOutcome(p.plan_id, True, t(10.2)))
+    # Recorded on the replica's host, a later loss of that host would move the VM there too,
+    # while it still runs on h0: two running copies.
+    assert f.healer.model.vms["vm-h0-0"].host_id == "h0"
 
 
 def test_vm_exhaustion_scales_and_host_exhaustion_moves_one_vm() -> None:
