@@ -7,10 +7,10 @@ message below the offset it last read and refuses commits below the last one com
 stream stalls), and the next table recovery stops the worker with a ConsistencyError. The
 recovery check is off (streams.app), and this timer does the rest: every ``CHECK_EVERY_S``
 it compares those offsets with the broker's end offsets; a partition whose offset lies past
-the end was recreated, so the registry's topics are declared again (with their partition
-counts), a stream partition is read again from its start (all of it is new) and a table's
-changelog offset is moved back to the end. The tables themselves are kept in the worker's
-memory and each entry reaches the new changelog the next time it changes.
+the end in two checks in a row was recreated, so the registry's topics are declared again
+(with their partition counts), a stream partition is read again from its start (all of it
+is new) and a table's changelog offset is moved back to the end. The tables themselves stay
+in the worker's memory, and each entry reaches the new changelog the next time it changes.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ CHECK_EVERY_S = 5.0
 
 
 def _stream_offsets(consumer: Any, tps: set[Any]) -> dict[Any, int | None]:
-    """The next offset of each stream partition: one past the last read, or the committed.
+    """Per stream partition the higher of the last offset read (or sought) and the committed
+    one: neither exceeds the end of a partition that only grew.
 
     Faust keeps both in private maps; it has no public way to ask, nor to reset them."""
     out: dict[Any, int | None] = {}
     for tp in tps:
-        read = consumer._read_offset.get(tp)
-        committed = consumer._committed_offset.get(tp)
-        nexts = [o for o in (read + 1 if read is not None else None, committed) if o is not None]
-        out[tp] = max(nexts) if nexts else None
+        known = [o for o in (consumer._read_offset.get(tp), consumer._committed_offset.get(tp))
+                 if o is not None]
+        out[tp] = max(known) if known else None
     return out
 
 
@@ -45,6 +45,11 @@ def _forget(consumer: Any, tp: Any) -> None:
     for book in (consumer._read_offset, consumer._committed_offset, consumer._acked,
                  consumer._acked_index, consumer._gap):
         book.pop(tp, None)
+
+
+# Partitions found past the end by the previous check: a partition is repaired only when two
+# checks in a row find it so, which no race between reading and asking the broker can fake.
+_suspects: set[Any] = set()
 
 
 async def check_once() -> dict[Any, PastEnd]:
@@ -59,11 +64,19 @@ async def check_once() -> dict[Any, PastEnd]:
     actives = set(recovery.active_tps)
     if not streams and not actives:
         return {}
+    # Offsets first, then the ends: the worker reads on meanwhile, so the reverse order
+    # would find offsets past ends taken a moment earlier.
+    held = _stream_offsets(consumer, streams)
+    restored = {tp: (off + 1 if off is not None and off >= 0 else None)
+                for tp, off in recovery.active_offsets.items() if tp in actives}
     ends = await consumer.highwaters(*(streams | actives))
-    lost_streams = past_end(_stream_offsets(consumer, streams), ends)
-    lost_tables = past_end({tp: (off + 1 if off is not None and off >= 0 else None)
-                            for tp, off in recovery.active_offsets.items() if tp in actives},
-                           ends)
+    lost_streams, lost_tables = past_end(held, ends), past_end(restored, ends)
+    found = set(lost_streams) | set(lost_tables)
+    confirmed = found & _suspects
+    _suspects.clear()
+    _suspects.update(found - confirmed)
+    lost_streams = {tp: v for tp, v in lost_streams.items() if tp in confirmed}
+    lost_tables = {tp: v for tp, v in lost_tables.items() if tp in confirmed}
     if not lost_streams and not lost_tables:
         return {}
     await ensure_topics(settings)
