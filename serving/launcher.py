@@ -10,6 +10,7 @@ to each, then SIGKILL to whatever is left after the grace period.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -83,6 +84,23 @@ class BentoServer:
         self._stop_tree(grace_s)
         if self.proc.poll() is None:
             self.proc.wait(5)
+        self._wait_port_closed(5.0)
+
+    def _wait_port_closed(self, timeout_s: float) -> None:
+        """Until nothing listens on the server's port. A killed multi-threaded process reads as
+        a zombie as soon as its main thread is gone, while its other threads still hold the
+        listening socket for a moment: a restart right after stop() would find the port taken."""
+        parsed = urlparse(self.url)
+        host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex((host, port)) != 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"bentoml serve's port {port} still accepts connections {timeout_s:g} s "
+                           "after its processes were stopped: another process may hold it")
 
     def _remember(self) -> None:
         root = self._tree.get(self.proc.pid) if self.proc is not None else None
