@@ -155,11 +155,25 @@ async def _decide_batch(stream: Any, events: list[Any], writer: TSDBWriter) -> N
         await decisions_topic.send(key=decision.key.encode(), value=decision.to_bytes())
     for event, why in failed:
         await send_dead_letter(registry.FEATURES.name, event.key, event.value, why, "decision_agent")
-    for key, state in states.items():
-        # A table write goes to the changelog partition of the current event; outside
-        # per-event iteration Faust needs to be told which event that is.
-        stream._set_current_event(last_event[key])
-        decider_state[key] = state
+    write_states(stream, decider_state, states, last_event)
+
+
+def write_states(stream: Any, table: Any, states: dict[str, dict[str, Any]],
+                 last_event: dict[str, Any]) -> None:
+    """Each key's state into ``table``, the stream's current event then put back.
+
+    A table write goes to the changelog partition of the current event; outside per-event
+    iteration Faust needs to be told which event that is. Faust's take_events reads the
+    stream's current event to pair the message it is taking into the next batch with its
+    event: one of this batch's left there was delivered twice while that message was
+    dropped unread (a vector with no outcome, bench.faults)."""
+    taking = stream.current_event
+    try:
+        for key, state in states.items():
+            stream._set_current_event(last_event[key])
+            table[key] = state
+    finally:
+        stream._set_current_event(taking)
 
 
 def _outcome(fv: FeatureVector, outcome: str, reason: str) -> Point:
