@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiokafka import TopicPartition
+from novacron.streams import offset_probe
 from novacron.streams.app import app, settings
 from novacron.streams.offsets import PastEnd, past_end
 
@@ -77,6 +79,17 @@ async def check_once() -> dict[Any, PastEnd]:
     _suspects.update(found - confirmed)
     lost_streams = {tp: v for tp, v in lost_streams.items() if tp in confirmed}
     lost_tables = {tp: v for tp, v in lost_tables.items() if tp in confirmed}
+    if not lost_streams and not lost_tables:
+        return {}
+    # The proof: the last message the worker read (or restored) is gone from the broker.
+    # Tansu's end offsets can fall short of the last batch, so "past the end" alone also
+    # happens on a healthy broker.
+    held_last = {tp: v.held - 1 for tp, v in {**lost_streams, **lost_tables}.items()}
+    gone = {(t.topic, t.partition) for t in await offset_probe.missing(
+        settings.kafka_bootstrap,
+        [(TopicPartition(tp.topic, tp.partition), off) for tp, off in held_last.items()])}
+    lost_streams = {tp: v for tp, v in lost_streams.items() if (tp.topic, tp.partition) in gone}
+    lost_tables = {tp: v for tp, v in lost_tables.items() if (tp.topic, tp.partition) in gone}
     if not lost_streams and not lost_tables:
         return {}
     await ensure_topics(settings)

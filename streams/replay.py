@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from novacron.streams import offset_probe
 from novacron.streams.offsets import past_end
 from novacron.training.data import SeriesData, load_metrics, synthetic_workloads
 
@@ -136,7 +137,7 @@ class Replayer:
                         self._apply_action(rec.value)
                 if loop.time() - checked >= FOLLOW_CHECK_S:
                     checked = loop.time()
-                    await _reread_lost(consumer)
+                    await _reread_lost(consumer, self.bootstrap)
         finally:
             await consumer.stop()
 
@@ -177,7 +178,7 @@ class Replayer:
         return self.stats
 
 
-async def _reread_lost(consumer: AIOKafkaConsumer) -> None:
+async def _reread_lost(consumer: AIOKafkaConsumer, bootstrap: str) -> None:
     """Partitions the broker lost and recreated (a restart of its memory engine): the
     follower's position lies past their end, where nothing would ever arrive. Everything in
     such a partition came after the loss, so it is read from its start; aiokafka reconnects
@@ -195,6 +196,10 @@ async def _reread_lost(consumer: AIOKafkaConsumer) -> None:
         log.info("action follower: offsets unavailable (%r); checking again later", exc)
         return
     lost = past_end(positions, ends)
+    if lost:  # proven only when the last message read is gone (streams.offset_probe)
+        gone = await offset_probe.missing(bootstrap,
+                                          [(tp, where.held - 1) for tp, where in lost.items()])
+        lost = {tp: where for tp, where in lost.items() if tp in gone}
     for tp, where in lost.items():
         log.warning("action follower: %s partition %d ends at %d, behind its position %d (the "
                     "broker lost the topic); reading it again from its start",
