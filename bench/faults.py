@@ -30,8 +30,9 @@ novacron.features, .decisions and .actions and the time-series DB. Faults, in th
   offsets: what streams.broker_watch is for).
 
 The measured span runs from the first live minute for which every VM had a feature to the
-last minute the worker had caught up with before the broker restart (a memory broker drops
-what it held, so that restart is measured on its own, below).
+minute before the replay's clock just before the broker restart, which waits up to
+``tail_s`` for the worker to publish and decide that minute (a memory broker drops what it
+held, so that restart is measured on its own, below).
 
 Figures:
 * ``windows_lost``: (VM, emit period) pairs of the span with a live sample on
@@ -82,7 +83,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +106,8 @@ class Plan:
     tail_s: float  # for the last minute's features and the last decisions' results
 
 
-QUICK = Plan(rounds=2, serving_down_s=3.0, pg_outage_s=3.0, settle_s=0.5, recovery_timeout_s=20.0,
-             tail_s=5.0)
+QUICK = Plan(rounds=2, serving_down_s=4.0, pg_outage_s=3.0, settle_s=0.3, recovery_timeout_s=20.0,
+             tail_s=4.0)
 FULL = Plan(rounds=20, serving_down_s=20.0, pg_outage_s=30.0, settle_s=3.0, recovery_timeout_s=60.0,
             tail_s=30.0)
 
@@ -582,7 +583,7 @@ async def run(quick: bool, seed: int) -> dict[str, Any]:
         for r in range(plan.rounds):
             kind, target, acting = "worker", "", False
             if r % 2 == 0:
-                await asyncio.sleep(rng.uniform(0.5, 1.5) if quick else rng.uniform(3.0, 8.0))
+                await asyncio.sleep(rng.uniform(0.2, 0.6) if quick else rng.uniform(3.0, 8.0))
             else:
                 kind = "actuator"
                 decision_id, target = await _decision_in_flight(seen, real_ids, 6.0 if quick else 30.0)
@@ -626,18 +627,18 @@ async def run(quick: bool, seed: int) -> dict[str, Any]:
         pg_stopped = False
         await _wait(lambda: _pg_answers(settings.database_url), 60, 0.2)
         pg_back = time.monotonic()
-        await _wait(lambda: any(a > pg_back for _, a in seen.actions), 60 if not quick else 15)
-        first_write = next((a for _, a in seen.actions if a > pg_back), None)
-        figures["pg_outage_write_gap_s"] = round(first_write - pg_back, 2) if first_write else None
+        # --quick waits 2 s for it (decisions come every few seconds); a later one is read at
+        # the end, and said to have come after the broker restart began.
+        await _wait(lambda: any(a > pg_back for _, a in seen.actions), 2 if quick else 60)
         await asyncio.to_thread(check_hosts, "after the PostgreSQL outage")
         worker.check()
-        # The span ends at the last minute the worker caught up with before the broker restart.
+        # The span ends a minute before the replay's clock; the worker is given the tail's
+        # time to publish and decide that minute before the broker restart (a memory broker
+        # drops what the agents have not read). A window still missing then is lost.
         assert replayer.stats.event_time is not None
-        span_end = replayer.stats.event_time
-        await _wait(lambda: complete(span_end), 60)
-        span_end = max(at for at in minutes_complete() if at <= span_end)
-        # ... and decided: a memory broker drops the vectors the decision agent has not read.
-        deadline = time.monotonic() + 15
+        span_end = replayer.stats.event_time - timedelta(seconds=60)
+        deadline = time.monotonic() + plan.tail_s
+        await _wait(lambda: complete(span_end), plan.tail_s)
         while (sum(len(v) > 0 for v in (await _tsdb_outcomes(settings.tsdb_url, prefix, span_end)).values())
                < len(vms) and time.monotonic() < deadline):
             await asyncio.sleep(0.5)
@@ -692,6 +693,10 @@ async def run(quick: bool, seed: int) -> dict[str, Any]:
         await _wait(quiet, plan.tail_s, 0.2)
         await asyncio.to_thread(check_hosts, "at the end")
         worker.check()
+        first_write = next((a for _, a in seen.actions if a > pg_back), None)
+        figures["pg_outage_write_gap_s"] = round(first_write - pg_back, 2) if first_write else None
+        if first_write is not None and first_write > stopped_at:
+            figures["pg_outage_write_gap_note"] = "the first write came after the broker restart began"
         worker.kill()  # caught up: nothing of it is measured any more
         outcomes = await _settled_outcomes(settings.tsdb_url, prefix, 4 * plan.tail_s)
     finally:
@@ -770,6 +775,9 @@ def summarise(plan: Plan, quick: bool, seed: int, vms: list[tuple[str, str]], se
         "span_minutes": int((span_end - span_start).total_seconds() // step) + 1,
         "windows_expected": len(expected),
         "windows_lost": len(expected) - len(in_span),
+        "windows_lost_detail": "; ".join(
+            f"{vm} {datetime.fromtimestamp(ts, UTC).strftime('%H:%M')}"
+            for vm, ts in sorted(expected - set(in_span), key=lambda k: (k[1], k[0]))[:10]),
         "features_published_twice": sum(1 for k in in_span if published[k] > 1),
         "decisions": len(seen.decisions),
         "decisions_lost": len(before_restart - seen.answered),
@@ -799,7 +807,7 @@ def summarise(plan: Plan, quick: bool, seed: int, vms: list[tuple[str, str]], se
         "forecast_coverage_pct": (round(100 * (len(in_span) - len(missing)) / len(in_span), 2)
                                   if in_span else None),
         "forecast_missing": "; ".join(
-            f"{vm} {datetime.fromtimestamp(ts).strftime('%H:%M')} "
+            f"{vm} {datetime.fromtimestamp(ts, UTC).strftime('%H:%M')} "
             f"{'+'.join(f'{o}:{r}' for o, r in outcomes.get((vm, ts), [])) or 'no point'} "
             f"(arrived {near_fault(arrival[(vm, ts)])})"
             for vm, ts in missing[:10]),
