@@ -24,6 +24,7 @@ from novacron.streams.collect_rates import is_host_subject
 from novacron.streams.deadletter import decode_or_dead_letter, send_dead_letter
 from novacron.streams.fleet_view import ROUTING_MAX_AGE_S, cache
 from novacron.streams.served import served_forecasts
+from novacron.streams.table_writes import write_states
 from novacron.streams.tsdb import TSDBWriter, decision_point, forecast_points, outcome_point
 
 from novacron import topics as registry
@@ -156,24 +157,6 @@ async def _decide_batch(stream: Any, events: list[Any], writer: TSDBWriter) -> N
     for event, why in failed:
         await send_dead_letter(registry.FEATURES.name, event.key, event.value, why, "decision_agent")
     write_states(stream, decider_state, states, last_event)
-
-
-def write_states(stream: Any, table: Any, states: dict[str, dict[str, Any]],
-                 last_event: dict[str, Any]) -> None:
-    """Each key's state into ``table``, the stream's current event then put back.
-
-    A table write goes to the changelog partition of the current event; outside per-event
-    iteration Faust needs to be told which event that is. Faust's take_events reads the
-    stream's current event to pair the message it is taking into the next batch with its
-    event: one of this batch's left there was delivered twice while that message was
-    dropped unread (a vector with no outcome, bench.faults)."""
-    taking = stream.current_event
-    try:
-        for key, state in states.items():
-            stream._set_current_event(last_event[key])
-            table[key] = state
-    finally:
-        stream._set_current_event(taking)
 
 
 def _outcome(fv: FeatureVector, outcome: str, reason: str) -> Point:

@@ -27,6 +27,7 @@ from novacron.streams.collect_rates import HOST_PREFIX, is_host_subject
 from novacron.streams.deadletter import send_dead_letter
 from novacron.streams.fleet_view import cache
 from novacron.streams.ingest import Hygiene, gather, screen
+from novacron.streams.table_writes import write_states
 from novacron.streams.tsdb import TSDBWriter, feature_line
 from novacron.streams.windows import (
     advance,
@@ -118,11 +119,8 @@ async def _process(stream: Any, events: list[Any], writer: TSDBWriter) -> None:
         await features_topic.send(key=fv.key.encode(), value=raw)
         if fv.metric == MetricName.CPU:
             cpu.append((fv.vm_id, raw))
-    for key, (_samples, event) in touched.items():
-        # A table write goes to the changelog partition of the current event; outside
-        # per-event iteration Faust needs to be told which event that is.
-        stream._set_current_event(event)
-        windows[key] = to_stored(updated[key])
+    write_states(stream, windows, {key: to_stored(w) for key, w in updated.items()},
+                 {key: event for key, (_samples, event) in touched.items()})
     # A group's members are scaled together: their CPU features also go, keyed by group, where
     # group_scaler's table holds the whole group on one partition (one inventory look per take).
     if cpu:

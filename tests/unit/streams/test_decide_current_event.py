@@ -13,7 +13,7 @@ from faust.events import Event
 from faust.streams import current_event
 from faust.types.tuples import Message
 from novacron.streams.app import app
-from novacron.streams.decide import write_states
+from novacron.streams.table_writes import write_states
 
 
 def _event(offset: int) -> Event:
