@@ -34,10 +34,32 @@ def paused(sessions: sessionmaker[Session], forced: bool = False) -> bool:
         return control.is_paused(s)
 
 
+def named_hosts(decision: Decision) -> set[str]:
+    """The hosts a decision names: where it acts, moves from or to."""
+    named = {decision.host_id} if decision.host_id else set()
+    for key in ("source_host", "target_host"):
+        value = decision.params.get(key)
+        if isinstance(value, str) and value:
+            named.add(value)
+    return named
+
+
+def manages(fleet: Fleet, decision: Decision) -> bool:
+    """Whether this worker's actuators should take ``decision``: it names no host (found on
+    whichever managed host holds it), or at least one it names is managed here. A worker that
+    manages other hosts leaves it alone, unclaimed, for the worker that does: claiming it in
+    the shared ledger would make that one skip it as already handled."""
+    named = named_hosts(decision)
+    return not named or bool(named & set(fleet.hosts))
+
+
 def act(decision: Decision, fleet: Fleet, sessions: sessionmaker[Session],
         forced_pause: bool = False) -> ActionResult | None:
     """Execute ``decision`` once; if it has to wait for an operator, park it for approval.
-    None for a duplicate already handled."""
+    None for a duplicate already handled, and for a decision about hosts this worker does not
+    manage (``manages``)."""
+    if not manages(fleet, decision):
+        return None
     stopped = paused(sessions, forced_pause)
     result = execute(decision, fleet, PgLedger(sessions), stopped)
     if result is not None and result.status == ActionStatus.SKIPPED:

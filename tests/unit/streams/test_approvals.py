@@ -136,3 +136,21 @@ def test_the_operators_pause_switch_in_postgres_holds_automatic_decisions(
     assert vcpus(fleet) == before
     parked = row(sessions, d.decision_id)
     assert parked is not None and "paused" in parked.reason
+
+
+def test_a_decision_about_hosts_managed_elsewhere_is_left_unclaimed(
+        fleet: Fleet, sessions: sessionmaker[Session]) -> None:
+    """Two workers share the ledger: one that claimed another's decision (and failed on hosts
+    it does not manage) would make the right one skip it as already handled."""
+    here = next(iter(fleet.hosts))
+    theirs = decision(4, AutonomyMode.AUTO).model_copy(update={
+        "decision_id": uuid.uuid4(), "action": ActionKind.MIGRATE, "host_id": None,
+        "params": {"source_host": "elsewhere-1", "target_host": "elsewhere-2"}})
+    assert approvals.act(theirs, fleet, sessions) is None
+    with sessions() as s:
+        assert s.get(models.Action, theirs.decision_id) is None  # not claimed
+    ours = theirs.model_copy(update={"decision_id": uuid.uuid4(),
+                                     "params": {"source_host": "elsewhere-1", "target_host": here}})
+    assert approvals.manages(fleet, ours)
+    anywhere = decision(4, AutonomyMode.AUTO)  # names no host: found wherever it is
+    assert approvals.manages(fleet, anywhere) and approvals.named_hosts(anywhere) == set()
