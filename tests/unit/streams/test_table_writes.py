@@ -1,4 +1,4 @@
-"""The decision agent's state writes leave the stream's current event as they found it: Faust's
+"""Batched agents' table writes leave the stream's current event as they found it: Faust's
 take_events pairs the message it is taking into the next batch with the stream's current
 event, so one of the last batch's left there was delivered twice and that message dropped
 (bench.faults found vectors with no outcome). A real Faust stream, a table that records the
@@ -6,20 +6,28 @@ event each write was made under."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import faust
 import pytest
 from faust.events import Event
 from faust.streams import current_event
 from faust.types.tuples import Message
-from novacron.streams.app import app
 from novacron.streams.table_writes import write_states
+
+
+@functools.cache
+def _app() -> faust.App:
+    """An app of the test's own (a channel needs no broker), made when a test runs, not at
+    collection: the worker's app must only be made in the worker's thread (tests/test_layout.py)."""
+    return faust.App("nc-table-writes-test", broker="memory://")
 
 
 def _event(offset: int) -> Event:
     message = Message("novacron.features", offset % 4, offset, 0.0, 0, {}, b"vm",
                       b"{}", None)
-    return Event(app, b"vm", b"{}", {}, message)
+    return Event(_app(), b"vm", b"{}", {}, message)
 
 
 class RecordingTable(dict[str, Any]):
@@ -36,7 +44,7 @@ class RecordingTable(dict[str, Any]):
 
 
 def test_each_write_is_made_under_its_event_and_the_taken_one_is_put_back() -> None:
-    stream = app.channel().stream()
+    stream = _app().channel().stream()
     batch = {"a": _event(1), "b|memory": _event(2)}
     taking = _event(3)  # arrived while the batch was decided: take_events holds it
     stream._set_current_event(taking)
@@ -49,7 +57,7 @@ def test_each_write_is_made_under_its_event_and_the_taken_one_is_put_back() -> N
 
 
 def test_a_failed_write_still_puts_the_taken_event_back() -> None:
-    stream = app.channel().stream()
+    stream = _app().channel().stream()
     taking = _event(9)
     stream._set_current_event(taking)
     table = RecordingTable(stream, fail_on="b")
@@ -59,7 +67,7 @@ def test_a_failed_write_still_puts_the_taken_event_back() -> None:
 
 
 def test_no_event_being_taken_stays_none() -> None:
-    stream = app.channel().stream()
+    stream = _app().channel().stream()
     stream._set_current_event(None)
     write_states(stream, RecordingTable(stream), {"a": {}}, {"a": _event(5)})
     assert stream.current_event is None
